@@ -1,0 +1,29 @@
+"""arlib: the reference implementation behind the course on autoregressive generation.
+
+A decoder-only Transformer with GPT-2's semantics, greedy decoding with and without a
+key-value cache, log-likelihood scoring, a word-level tokenizer and a table-driven toy
+language model.
+"""
+
+from arlib.attention import (
+    attend_with_cache,
+    causal_mask,
+    causal_self_attention,
+    merge_heads,
+    scaled_dot_product_attention,
+    split_heads,
+)
+from arlib.decoding import TraceStep, decode_step, generation_trace, greedy_decode, prefill
+from arlib.kv_cache import KVCache
+from arlib.model import Block, DecoderLM, FeedForward, ForwardDetails, ModelConfig
+from arlib.scoring import perplexity, sequence_log_likelihood, sequence_probability, token_log_probs
+from arlib.tokenizer import Tokenizer
+from arlib.toy_lm import ToyLM
+
+__all__ = [
+    "Block", "DecoderLM", "FeedForward", "ForwardDetails", "KVCache", "ModelConfig", "Tokenizer",
+    "ToyLM", "TraceStep", "attend_with_cache", "causal_mask", "causal_self_attention",
+    "decode_step", "generation_trace", "greedy_decode", "merge_heads", "perplexity", "prefill",
+    "scaled_dot_product_attention", "sequence_log_likelihood", "sequence_probability",
+    "split_heads", "token_log_probs",
+]

@@ -1,0 +1,89 @@
+"""Causal multi-head self-attention, as functions and as a module.
+
+The functions take plain tensors so that a notebook can call them with weights of its
+own and compare; the module is what the model uses.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def causal_mask(n_query: int, n_key: int | None = None, device=None) -> torch.Tensor:
+    """Boolean (n_query, n_key) mask, True where a query may attend to a key.
+
+    The queries are the last `n_query` of `n_key` positions, so query i sits at absolute
+    position n_key - n_query + i and sees keys 0 .. that position, itself included.
+    """
+    n_key = n_query if n_key is None else n_key
+    query_pos = torch.arange(n_key - n_query, n_key, device=device).unsqueeze(1)
+    key_pos = torch.arange(n_key, device=device).unsqueeze(0)
+    return key_pos <= query_pos
+
+
+def scaled_dot_product_attention(q, k, v, mask=None):
+    """softmax(q k^T / sqrt(d) + mask) v over the last two dimensions; returns (output, weights)."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    return weights @ v, weights
+
+
+def split_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
+    """(batch, T, d_model) -> (batch, n_head, T, head_dim)."""
+    batch, T, d_model = x.shape
+    return x.view(batch, T, n_head, d_model // n_head).transpose(1, 2)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """(batch, n_head, T, head_dim) -> (batch, T, d_model)."""
+    batch, n_head, T, head_dim = x.shape
+    return x.transpose(1, 2).reshape(batch, T, n_head * head_dim)
+
+
+def causal_self_attention(x, w_qkv, b_qkv, w_out, b_out, n_head: int, return_weights=False):
+    """Multi-head causal self-attention of x (batch, T, d_model) with explicit weights.
+
+    w_qkv is (3 d_model, d_model): the query, key and value projections stacked in that
+    order, as `nn.Linear` stores them; w_out is (d_model, d_model).
+    """
+    q, k, v = F.linear(x, w_qkv, b_qkv).split(x.shape[-1], dim=-1)
+    q, k, v = (split_heads(t, n_head) for t in (q, k, v))
+    out, weights = scaled_dot_product_attention(q, k, v, causal_mask(x.shape[1], device=x.device))
+    out = F.linear(merge_heads(out), w_out, b_out)
+    return (out, weights) if return_weights else out
+
+
+def attend_with_cache(q, cache, layer: int = 0):
+    """Attention of new queries (batch, heads, T_new, head_dim) over every key in `cache`'s layer.
+
+    The new positions' keys and values must already be appended: at step i the query
+    q_i attends over k_1 .. k_i, its own key included.
+    """
+    keys, values = cache.keys(layer), cache.values(layer)
+    mask = causal_mask(q.shape[2], keys.shape[2], device=q.device)
+    return scaled_dot_product_attention(q, keys, values, mask)[0]
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, d_model: int, n_head: int):
+        super().__init__()
+        self.n_head = n_head
+        self.qkv = nn.Linear(d_model, 3 * d_model)  # query, key, value in one matrix
+        self.out = nn.Linear(d_model, d_model)
+
+    def forward(self, x, cache=None, layer: int = 0, return_attention=False):
+        """Returns (output, attention weights or None). With a cache, x holds only new positions."""
+        q, k, v = self.qkv(x).split(x.shape[-1], dim=-1)
+        q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))
+        if cache is not None:
+            k, v = cache.append(layer, k, v)  # append first: the new query sees its own key
+        # One new query may see every key, so a single decoding step needs no mask.
+        mask = None if q.shape[2] == 1 else causal_mask(q.shape[2], k.shape[2], device=x.device)
+        out, weights = scaled_dot_product_attention(q, k, v, mask)
+        return self.out(merge_heads(out)), (weights if return_attention else None)

@@ -1,0 +1,193 @@
+"""A decoder-only Transformer language model with GPT-2's semantics.
+
+Reads top to bottom: configuration, the feed-forward network, one block,
+the whole model. Attention lives in `attention.py`, the cache in `kv_cache.py`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from arlib.attention import SelfAttention
+from arlib.checks import check_token_ids
+from arlib.kv_cache import KVCache
+
+LAYER_NORM_EPS = 1e-5  # GPT-2's value; Hugging Face's GPT2Config uses it too
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int
+    n_layer: int = 4
+    n_head: int = 4
+    d_model: int = 128
+    max_len: int = 256
+
+    def __post_init__(self):
+        for name in ("vocab_size", "n_layer", "n_head", "d_model", "max_len"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"ModelConfig.{name} must be a positive int, got {value!r}")
+        if self.d_model % self.n_head:
+            raise ValueError(
+                f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head}) "
+                "so that every head gets the same width"
+            )
+
+    @property
+    def d_ff(self) -> int:
+        return 4 * self.d_model
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
+
+
+class FeedForward(nn.Module):
+    """Position-wise MLP: widen to 4 x d_model, tanh-approximated GELU, narrow back."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.up = nn.Linear(config.d_model, config.d_ff)
+        self.down = nn.Linear(config.d_ff, config.d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(F.gelu(self.up(x), approximate="tanh"))
+
+
+class Block(nn.Module):
+    """One pre-LayerNorm decoder block: x + attn(norm(x)), then x + ffn(norm(x)).
+
+    There is no cross-attention: a decoder-only model has no second sequence to attend to.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.attn_norm = nn.LayerNorm(config.d_model, eps=LAYER_NORM_EPS)
+        self.attn = SelfAttention(config.d_model, config.n_head)
+        self.ffn_norm = nn.LayerNorm(config.d_model, eps=LAYER_NORM_EPS)
+        self.ffn = FeedForward(config)
+
+    def forward(self, x, cache: KVCache | None = None, layer: int = 0, return_attention=False):
+        attended, weights = self.attn(self.attn_norm(x), cache, layer, return_attention)
+        x = x + attended
+        x = x + self.ffn(self.ffn_norm(x))
+        return (x, weights) if return_attention else x
+
+
+@dataclass
+class ForwardDetails:
+    """What `DecoderLM.forward(..., details=True)` returns, for the course's figures."""
+
+    logits: torch.Tensor  # (batch, T, vocab)
+    hidden: torch.Tensor  # (batch, T, d_model): final hidden states, after the final norm
+    attentions: list[torch.Tensor]  # one (batch, n_head, T, T_keys) tensor per layer
+
+
+class DecoderLM(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.token_embedding = nn.Embedding(config.vocab_size, config.d_model)
+        self.position_embedding = nn.Embedding(config.max_len, config.d_model)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.final_norm = nn.LayerNorm(config.d_model, eps=LAYER_NORM_EPS)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.lm_head.weight = self.token_embedding.weight  # tied, as in GPT-2
+        self.apply(self._init_weights)
+        # GPT-2 scales the projections into the residual stream by 1/sqrt(2L) so its
+        # variance does not grow with depth.
+        for block in self.blocks:
+            for proj in (block.attn.out, block.ffn.down):
+                nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    @property
+    def device(self) -> torch.device:
+        return self.token_embedding.weight.device
+
+    @property
+    def max_len(self) -> int:
+        return self.config.max_len
+
+    @property
+    def vocab_size(self) -> int:
+        return self.config.vocab_size
+
+    def new_cache(self, batch_size: int = 1) -> KVCache:
+        weight = self.token_embedding.weight
+        return KVCache(self.config, batch_size, device=weight.device, dtype=weight.dtype)
+
+    # --- the parts, usable one by one -------------------------------------------------
+
+    def embed(self, ids: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Token embedding plus the learned embedding of each absolute position."""
+        positions = torch.arange(start, start + ids.shape[-1], device=ids.device)
+        return self.token_embedding(ids) + self.position_embedding(positions)
+
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Final LayerNorm, then one logit per vocabulary entry."""
+        return self.lm_head(self.final_norm(hidden))
+
+    # --- the whole pass ---------------------------------------------------------------
+
+    def forward(self, ids, cache: KVCache | None = None, *, details=False, last_only=False):
+        """Logits for every position of `ids` (batch, T), or of the last one if `last_only`.
+
+        With a `cache`, `ids` are the positions after those already cached; their keys
+        and values are appended, so the prefix is never processed again.
+        """
+        ids = self._check_ids(ids, cache)
+        start = 0 if cache is None else len(cache)
+        x = self.embed(ids, start)
+        attentions = []
+        for layer, block in enumerate(self.blocks):
+            if details:
+                x, weights = block(x, cache, layer, return_attention=True)
+                attentions.append(weights)
+            else:
+                x = block(x, cache, layer)
+        if last_only:
+            x = x[:, -1:]
+        if details:
+            hidden = self.final_norm(x)
+            return ForwardDetails(self.lm_head(hidden), hidden, attentions)
+        return self.head(x)
+
+    def _check_ids(self, ids, cache):
+        ids = check_token_ids(ids, self.config.vocab_size, name="ids", allow_batch=True)
+        if ids.dim() == 1:
+            ids = ids.unsqueeze(0)
+        past = 0
+        if cache is not None:
+            cache.check_compatible(self.config, ids.shape[0])
+            past = len(cache)
+        if past + ids.shape[1] > self.config.max_len:
+            raise ValueError(
+                f"{past} cached + {ids.shape[1]} new positions exceed max_len={self.config.max_len}; "
+                "shorten the sequence (the model has no position embedding beyond max_len)"
+            )
+        return ids.to(self.device)
+
+    # --- the next-token interface shared with ToyLM ------------------------------------
+
+    @torch.no_grad()
+    def log_probs(self, ids) -> torch.Tensor:
+        """(T, vocab): row t is log Pr(next token | ids[: t + 1]), from one forward pass."""
+        return F.log_softmax(self(ids)[0].float(), dim=-1)
+
+    @torch.no_grad()
+    def next_token_log_probs(self, ids) -> torch.Tensor:
+        """(vocab,): log Pr(next token | ids)."""
+        return F.log_softmax(self(ids, last_only=True)[0, -1].float(), dim=-1)
