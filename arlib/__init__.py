@@ -16,9 +16,11 @@ from arlib.attention import (
 from arlib.decoding import TraceStep, decode_step, generation_trace, greedy_decode, prefill
 from arlib.kv_cache import KVCache
 from arlib.model import Block, DecoderLM, FeedForward, ForwardDetails, ModelConfig
+from arlib.pretrained import load_pretrained
 from arlib.scoring import perplexity, sequence_log_likelihood, sequence_probability, token_log_probs
 from arlib.tokenizer import Tokenizer
 from arlib.toy_lm import ToyLM
+from arlib import toy_world  # the grammar behind the pretrained model: arlib.toy_world.*
 
 __all__ = [
     "Block", "DecoderLM", "FeedForward", "ForwardDetails", "KVCache", "ModelConfig", "Tokenizer",
@@ -26,4 +28,5 @@ __all__ = [
     "decode_step", "generation_trace", "greedy_decode", "merge_heads", "perplexity", "prefill",
     "scaled_dot_product_attention", "sequence_log_likelihood", "sequence_probability",
     "split_heads", "token_log_probs",
+    "load_pretrained",
 ]

@@ -85,5 +85,8 @@ class SelfAttention(nn.Module):
             k, v = cache.append(layer, k, v)  # append first: the new query sees its own key
         # One new query may see every key, so a single decoding step needs no mask.
         mask = None if q.shape[2] == 1 else causal_mask(q.shape[2], k.shape[2], device=x.device)
-        out, weights = scaled_dot_product_attention(q, k, v, mask)
-        return self.out(merge_heads(out)), (weights if return_attention else None)
+        if return_attention:
+            out, weights = scaled_dot_product_attention(q, k, v, mask)
+        else:  # torch's fused kernel: the same numbers (tests check 1e-5), no weights kept
+            out, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask), None
+        return self.out(merge_heads(out)), weights

@@ -9,8 +9,11 @@ from __future__ import annotations
 import torch
 
 
-def check_token_ids(ids, vocab_size: int, name: str = "ids", allow_batch=False, allow_empty=False):
-    """Return `ids` as an int64 tensor, or raise TypeError / ValueError explaining the problem."""
+def check_token_ids(ids, vocab_size: int, name: str = "ids", allow_batch=False, allow_empty=False, empty_hint=""):
+    """Return `ids` as an int64 tensor, or raise TypeError / ValueError explaining the problem.
+
+    `empty_hint` finishes the message for an empty sequence (what the caller needs it for).
+    """
     if isinstance(ids, torch.Tensor):
         if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
             raise TypeError(
@@ -30,7 +33,7 @@ def check_token_ids(ids, vocab_size: int, name: str = "ids", allow_batch=False, 
         shape = "(T,) or (batch, T)" if allow_batch else "(T,)"
         raise ValueError(f"{name} must have shape {shape}, got {tuple(tensor.shape)}")
     if tensor.shape[-1] == 0 and not allow_empty:
-        raise ValueError(f"{name} is empty: at least one token is needed (start prompts with <s>)")
+        raise ValueError(f"{name} is empty: expected at least one token id{empty_hint}")
     if tensor.numel() and (tensor.min() < 0 or tensor.max() >= vocab_size):
         bad = tensor[(tensor < 0) | (tensor >= vocab_size)][0].item()
         raise ValueError(f"{name} contains token id {bad}, outside the vocabulary 0 .. {vocab_size - 1}")

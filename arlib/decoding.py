@@ -16,11 +16,13 @@ import torch
 from arlib.checks import check_count, check_token_ids
 
 
+@torch.no_grad()
 def prefill(model, prompt_ids, cache) -> torch.Tensor:
     """Run the whole prompt once, filling `cache`; return the logits (vocab,) for the next token."""
     return model(prompt_ids, cache, last_only=True)[0, -1]
 
 
+@torch.no_grad()
 def decode_step(model, token_id: int, cache) -> torch.Tensor:
     """Feed one new token through the model, appending its keys and values; return next logits."""
     ids = torch.tensor([[token_id]], device=model.device)
@@ -39,6 +41,11 @@ def greedy_decode(model, prompt_ids, max_new_tokens: int, eos_id=None, use_cache
     if max_new_tokens == 0:
         return []
     if use_cache:
+        if not hasattr(model, "new_cache"):
+            raise TypeError(
+                f"use_cache=True needs a model with a key-value cache (a DecoderLM), "
+                f"got {type(model).__name__}; pass use_cache=False"
+            )
         return _greedy_cached(model, prompt, max_new_tokens, eos_id)
     return _greedy_uncached(model, prompt, max_new_tokens, eos_id)
 
@@ -99,7 +106,8 @@ def generation_trace(model, prompt_ids, max_new_tokens: int, eos_id=None) -> lis
 
 
 def _check_generation_args(model, prompt_ids, max_new_tokens, eos_id):
-    prompt = check_token_ids(prompt_ids, model.vocab_size, name="prompt_ids")
+    prompt = check_token_ids(prompt_ids, model.vocab_size, name="prompt_ids",
+                             empty_hint=" to condition on (start the prompt with <s>)")
     max_new_tokens = check_count(max_new_tokens, "max_new_tokens")
     if eos_id is not None:
         check_token_ids([eos_id], model.vocab_size, name="eos_id")

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import math
+import numbers
 import sys
 import warnings
 
+import numpy
 import torch
 
 
@@ -45,11 +48,15 @@ route_warnings_to_stdout()
 # --- answers checked without revealing them -------------------------------------------------
 
 def normalize(answer) -> str:
-    """A canonical text for an answer: case and spacing folded, numbers rounded to 3 decimals."""
-    if isinstance(answer, bool):
-        return str(answer)
-    if isinstance(answer, (int, float)) and not isinstance(answer, bool):
-        return f"{float(answer):.3f}"
+    """A canonical text for an answer: case and spacing folded, numbers rounded to 3 decimals.
+
+    numpy and 0-d torch numbers count as the plain numbers they hold."""
+    if isinstance(answer, torch.Tensor) and answer.dim() == 0:
+        answer = answer.item()
+    if isinstance(answer, (bool, numpy.bool_)):
+        return str(bool(answer))
+    if isinstance(answer, numbers.Real):
+        return f"{float(answer) + 0.0:.3f}"  # + 0.0 folds -0.0 into 0.0
     if isinstance(answer, (list, tuple)):
         return "[" + ",".join(normalize(a) for a in answer) + "]"
     return " ".join(str(answer).strip().lower().split())
@@ -86,9 +93,13 @@ def check_answered(value, what: str):
 
 
 def check_number(actual, expected: float, what: str, tol: float = 1e-6, hint: str = ""):
-    check_type(actual, (int, float), what)
+    """A number (int, float, numpy or 0-d torch) within `tol` of `expected`."""
+    if isinstance(actual, torch.Tensor) and actual.dim() == 0:
+        actual = actual.item()
+    if isinstance(actual, bool) or not isinstance(actual, numbers.Real):
+        fail(f"{what} should be a number, but it is {type(actual).__name__}: {actual!r:.80}")
     if not math.isclose(float(actual), expected, rel_tol=0, abs_tol=tol):
-        fail(f"{what} is {actual:.6g}, expected {expected:.6g} (within {tol:g})." + (f" {hint}" if hint else ""))
+        fail(f"{what} is {float(actual):.6g}, expected {expected:.6g} (within {tol:g})." + (f" {hint}" if hint else ""))
 
 
 def check_equal(actual, expected, what: str, hint: str = ""):
@@ -130,10 +141,21 @@ def _as_list(x):
 
 # --- partial credit -------------------------------------------------------------------------
 
+def partial_credit(share: float, points: float) -> float:
+    """`share` (0..1) of `points`, clipped to that range: nbgrader rejects a test cell whose
+    result exceeds its points and, oddly, gives full marks for a negative one."""
+    if not 0 <= points:
+        raise ValueError(f"points must be >= 0, got {points}")
+    return round(points * min(max(float(share), 0.0), 1.0), 3)
+
+
 def order_credit(answer, correct, points: float) -> float:
     """Credit for an ordering: the better of the share of steps in their right place and
     the share of the right adjacent pairs, times `points`. Prints how many were right."""
-    answer = [normalize(a) for a in _as_list(answer)]
+    if not isinstance(answer, (list, tuple)):
+        print(f"Your order should be a list of the {len(correct)} step letters, not {type(answer).__name__}.")
+        return 0.0
+    answer = [normalize(a) for a in answer]
     correct = [normalize(c) for c in correct]
     if sorted(answer) != sorted(correct):
         print(f"Your order should use each of the {len(correct)} letters exactly once.")
@@ -141,18 +163,20 @@ def order_credit(answer, correct, points: float) -> float:
     placed = sum(a == c for a, c in zip(answer, correct)) / len(correct)
     pairs = set(zip(correct, correct[1:]))
     adjacent = sum(p in pairs for p in zip(answer, answer[1:])) / max(len(pairs), 1)
-    share = max(placed, adjacent)
     print(f"{round(placed * len(correct))} of {len(correct)} steps in the right place; "
           f"{round(adjacent * len(pairs))} of {len(pairs)} neighbouring pairs right.")
-    return round(points * share, 3)
+    return partial_credit(max(placed, adjacent), points)
 
 
 def share_credit(results: list[bool], points: float, labels: list[str] | None = None) -> float:
     """Credit for independent parts (statements to label, cases to pass): right share x points."""
+    results = [bool(r) for r in results]
+    if not results:
+        raise ValueError("share_credit needs at least one result")
     if labels:
         wrong = [label for label, ok in zip(labels, results) if not ok]
         print(f"{sum(results)} of {len(results)} right." + (f" Look again at: {', '.join(wrong)}." if wrong else ""))
-    return round(points * sum(results) / len(results), 3)
+    return partial_credit(sum(results) / len(results), points)
 
 
 # --- delegation to the reference is caught ----------------------------------------------------
@@ -161,32 +185,77 @@ class DelegatedToReference(ExerciseFailure):
     pass
 
 
-@contextlib.contextmanager
-def reference_disabled(*names: str):
-    """Within the block, `arlib`'s reference functions `names` raise when called.
-
-    Hidden tests run a student's function inside this block, so a solution that only
-    calls the reference earns nothing. The names are replaced in every arlib module and
-    in the notebook's own namespace (`from arlib import greedy_decode` included).
-    """
+def _resolve(name: str):
+    """(owner, attribute, value) for "greedy_decode", "decoding._greedy_cached",
+    "KVCache.append" (all relative to arlib), "arlib.decoding.prefill" or another
+    importable dotted path such as "torch.nn.functional.softmax"."""
     import arlib
 
-    originals = {name: getattr(arlib, name) for name in names}
-    replaced = []  # (namespace dict, key, original)
-    for name, original in originals.items():
+    parts = name.split(".")
+    if parts[0] == "arlib":
+        parts = parts[1:]
+    owner, start = arlib, 0
+    if not hasattr(arlib, parts[0]):
+        try:  # a submodule of arlib not imported yet, or another package
+            owner = importlib.import_module(f"arlib.{parts[0]}")
+        except (ImportError, ValueError):  # ValueError: an empty name
+            try:
+                owner = importlib.import_module(parts[0])
+            except (ImportError, ValueError):
+                raise ValueError(f"reference_disabled: no function {name!r} in arlib "
+                                 "(expected a name like 'greedy_decode' or 'decoding._greedy_cached')") from None
+        start = 1
+    for part in parts[start:-1]:
+        owner = getattr(owner, part, None)
+    if owner is None or not parts[start:] or not hasattr(owner, parts[-1]):
+        raise ValueError(f"reference_disabled: no function {name!r} in arlib "
+                         "(expected a name like 'greedy_decode' or 'decoding._greedy_cached')")
+    return owner, parts[-1], getattr(owner, parts[-1])
+
+
+@contextlib.contextmanager
+def reference_disabled(*names: str):
+    """Within the block, the reference functions `names` raise when called.
+
+    Hidden tests run a student's function inside this block, so a solution that only
+    calls the reference earns nothing. Names are relative to arlib ("greedy_decode",
+    "decoding._greedy_cached", "KVCache.append") or full dotted paths. Each is replaced
+    where it is defined and wherever the notebook or arlib holds it under any name
+    (`from arlib import greedy_decode as gd` included). A student's code that catches the
+    error is still caught: the block raises on exit if any disabled function was called.
+    """
+    targets = [(name, *_resolve(name)) for name in names]
+    called = []
+    replaced = []  # (module namespace dict or class, key, original value)
+    namespaces = [vars(m) for key, m in list(sys.modules.items())
+                  if m is not None and (key == "arlib" or key.startswith("arlib.") or key == "__main__")]
+    caller = sys._getframe(2).f_globals  # the module of the `with` (2 up: contextlib's __enter__)
+    if all(caller is not namespace for namespace in namespaces):
+        namespaces.append(caller)
+    for name, owner, attribute, original in targets:
         def blocked(*args, _name=name, **kwargs):
+            called.append(_name)
             raise DelegatedToReference(
                 f"this exercise asks you to write {_name} yourself; calling arlib's {_name} "
                 "earns no points here")
-        namespaces = [vars(m) for key, m in list(sys.modules.items())
-                      if key == "arlib" or key.startswith("arlib.") or key == "__main__"]
+        blocked.__name__ = attribute
         for namespace in namespaces:
             for key, value in list(namespace.items()):
                 if value is original:
                     replaced.append((namespace, key, value))
                     namespace[key] = blocked
+        if getattr(owner, attribute) is not blocked:  # a class attribute, or outside arlib
+            replaced.append((owner, attribute, original))
+            setattr(owner, attribute, blocked)
     try:
         yield
     finally:
-        for namespace, key, value in reversed(replaced):
-            namespace[key] = value
+        for target, key, value in reversed(replaced):
+            if isinstance(target, dict):
+                target[key] = value
+            else:
+                setattr(target, key, value)
+    if called:
+        raise DelegatedToReference(
+            f"this exercise asks you to write it yourself, but your code called arlib's "
+            f"{called[0]}, which earns no points here")

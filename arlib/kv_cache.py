@@ -15,8 +15,9 @@ class KVCache:
         self.n_layer, self.n_head, self.head_dim = config.n_layer, config.n_head, config.head_dim
         self.max_len, self.batch_size = config.max_len, batch_size
         shape = (config.n_layer, batch_size, config.n_head, config.max_len, config.head_dim)
-        self._keys = torch.zeros(shape, device=device, dtype=dtype)
-        self._values = torch.zeros(shape, device=device, dtype=dtype)
+        # Uninitialised: only positions that were appended are ever read.
+        self._keys = torch.empty(shape, device=device, dtype=dtype)
+        self._values = torch.empty(shape, device=device, dtype=dtype)
         self._lengths = [0] * config.n_layer
 
     def __len__(self) -> int:

@@ -17,9 +17,10 @@ from arlib.checks import check_token_ids
 
 def token_log_probs(model, x_ids, y_ids) -> torch.Tensor:
     """(len(y),): log Pr(y_i | x, y_<i) for each token of y, from one forward pass."""
-    x = check_token_ids(x_ids, model.vocab_size, name="x_ids")
-    y = check_token_ids(y_ids, model.vocab_size, name="y_ids")
-    sequence = torch.cat([x, y])
+    x = check_token_ids(x_ids, model.vocab_size, name="x_ids",
+                        empty_hint=" (the first token of y needs a context: start x with <s>)")
+    y = check_token_ids(y_ids, model.vocab_size, name="y_ids", empty_hint=" to score")
+    sequence = torch.cat([x, y.to(x.device)])
     if len(sequence) - 1 > model.max_len:
         raise ValueError(
             f"x ({len(x)} tokens) and y ({len(y)} tokens) need {len(sequence) - 1} positions, "
@@ -32,7 +33,8 @@ def token_log_probs(model, x_ids, y_ids) -> torch.Tensor:
 
 def sequence_log_likelihood(model, x_ids, y_ids) -> float:
     """log Pr(y | x), the sum of the per-token log-probabilities."""
-    return float(token_log_probs(model, x_ids, y_ids).sum())
+    # Summed in float64: a float32 sum of hundreds of terms near -10 loses the fourth decimal.
+    return float(token_log_probs(model, x_ids, y_ids).double().sum())
 
 
 def sequence_probability(model, x_ids, y_ids) -> float:
@@ -42,4 +44,4 @@ def sequence_probability(model, x_ids, y_ids) -> float:
 
 def perplexity(model, x_ids, y_ids) -> float:
     """exp of the mean negative log-likelihood per token of y."""
-    return math.exp(-float(token_log_probs(model, x_ids, y_ids).mean()))
+    return math.exp(-float(token_log_probs(model, x_ids, y_ids).double().mean()))

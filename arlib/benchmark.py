@@ -1,0 +1,241 @@
+"""How fast is arlib's greedy decoding? Run `python -m arlib.benchmark` (or `--quick`).
+
+Prints, from one run so the figures share the same machine load:
+  (a) cached vs uncached greedy decoding, tokens per second, at 64, 256 and 512 new tokens;
+  (b) arlib's cached decoding vs Hugging Face's generate(use_cache=True) on the same
+      weights, for a small model and a GPT-2-small-shaped one (random weights);
+  (c) the memory-bandwidth floor of the GPT-2-small shape: a decoding step must read every
+      weight once, so it cannot take less than (bytes of weights) / (read bandwidth), with
+      the bandwidth measured on a large matrix-vector product; and arlib's share of it.
+
+Every figure is the median of several timed runs after a warm-up run, under
+torch.inference_mode. The machine's load average is printed too: other work on the same
+cores slows everything down, so compare the ratios, which come from the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from arlib.decoding import greedy_decode
+from arlib.model import DecoderLM, ModelConfig
+
+TARGET_CACHE_SPEEDUP = 10.0  # cached / uncached tokens per second, at the longest run
+TARGET_VS_HF = 2.0  # arlib / Hugging Face tokens per second, small model
+TARGET_FLOOR_SHARE = 0.80  # arlib's tokens per second / the bandwidth floor's
+
+
+@dataclass(frozen=True)
+class Settings:
+    small: ModelConfig  # sections (a) and (b)
+    gpt2_small: ModelConfig  # sections (b) and (c)
+    cache_lengths: tuple[int, ...]  # new tokens in section (a)
+    hf_new_tokens: int  # new tokens in section (b), small model
+    gpt2_new_tokens: int  # new tokens in sections (b) and (c), GPT-2 shape
+    matvec_shape: tuple[int, int]  # the matrix timed for the read bandwidth
+    repeats: int
+    quick: bool = False  # tiny sizes: the targets do not apply
+
+
+FULL = Settings(
+    small=ModelConfig(vocab_size=1024, n_layer=4, n_head=4, d_model=128, max_len=1024),
+    gpt2_small=ModelConfig(vocab_size=50257, n_layer=12, n_head=12, d_model=768, max_len=1024),
+    cache_lengths=(64, 256, 512),
+    hf_new_tokens=256,
+    gpt2_new_tokens=64,
+    matvec_shape=(16384, 8192),  # 512 MiB of float32: far beyond any cache
+    repeats=5,
+)
+QUICK = Settings(  # shows that the command works, in seconds; the figures mean little
+    small=ModelConfig(vocab_size=64, n_layer=2, n_head=2, d_model=32, max_len=64),
+    gpt2_small=ModelConfig(vocab_size=256, n_layer=2, n_head=2, d_model=64, max_len=64),
+    cache_lengths=(4, 8, 16),
+    hf_new_tokens=8,
+    gpt2_new_tokens=8,
+    matvec_shape=(512, 512),
+    repeats=1,
+    quick=True,
+)
+
+
+def median_seconds(run, repeats: int) -> float:
+    run()  # warm-up: first calls allocate memory and pick kernels
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def random_model(config: ModelConfig, seed: int = 0) -> DecoderLM:
+    torch.manual_seed(seed)
+    return DecoderLM(config).eval()
+
+
+def arlib_tokens_per_second(model, new_tokens: int, repeats: int, use_cache=True) -> float:
+    prompt = [1]
+    seconds = median_seconds(lambda: greedy_decode(model, prompt, new_tokens, use_cache=use_cache), repeats)
+    return new_tokens / seconds
+
+
+def hf_tokens_per_second(hf_model, new_tokens: int, repeats: int) -> float:
+    prompt = torch.tensor([[1]])
+    # min_new_tokens keeps generate from stopping early at its end-of-sequence token.
+    generate = lambda: hf_model.generate(  # noqa: E731
+        prompt, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, use_cache=True
+    )
+    return new_tokens / median_seconds(generate, repeats)
+
+
+def matvec_read_bandwidth(shape: tuple[int, int], repeats: int) -> float:
+    """Bytes per second that a float32 matrix-vector product streams from memory."""
+    matrix = torch.randn(shape)
+    vector = torch.randn(1, shape[1])
+    seconds = median_seconds(lambda: F.linear(vector, matrix), max(repeats, 5))
+    return matrix.numel() * matrix.element_size() / seconds
+
+
+def weight_bytes_per_token(model: DecoderLM) -> int:
+    """Bytes of parameters one decoding step reads.
+
+    Every matrix and vector is read once; the output projection is the token embedding
+    (tied), so it is counted once; of the position embeddings only one row is read.
+    """
+    position_table = model.position_embedding.weight
+    unique = {p.data_ptr(): p for p in model.parameters()}.values()
+    total = sum(p.numel() * p.element_size() for p in unique)
+    return total - position_table.numel() * position_table.element_size() + position_table[0].nbytes
+
+
+def _load_transformers():
+    try:
+        from arlib import interop
+    except ImportError:
+        return None
+    interop.quiet_transformers()
+    return interop
+
+
+class Report:
+    """Collects the printed lines and advances one progress bar per measurement."""
+
+    def __init__(self, settings: Settings, total_measurements: int):
+        self.settings = settings
+        self.lines: list[str] = []
+        self.progress = tqdm(total=total_measurements, desc="benchmark", leave=False)
+
+    def measure(self, what: str, fn):
+        self.progress.set_postfix_str(what)
+        value = fn()
+        self.progress.update()
+        return value
+
+    def add(self, *lines: str):
+        self.lines.extend(lines)
+
+    def verdict(self, what: str, value: float, target: float, percent=False):
+        shown = f"{value:.1%} (target >= {target:.0%})" if percent else f"{value:.1f}x (target >= {target:.0f}x)"
+        if self.settings.quick:
+            judged = "not judged with --quick (sizes too small)"
+        else:
+            judged = "met" if value >= target else "MISSED"
+        self.add(f"  -> {what}: {shown}: {judged}")
+
+
+def cache_section(report: Report, model: DecoderLM):
+    """(a) arlib cached vs uncached."""
+    settings, c = report.settings, model.config
+    report.add("", f"(a) greedy decoding, cached vs uncached: d_model {c.d_model}, {c.n_layer} layers, "
+                   f"vocab {c.vocab_size}, prompt of 1 token",
+               f"{'new tokens':>10}  {'cached tok/s':>13}  {'uncached tok/s':>15}  {'cached/uncached':>15}")
+    for n in settings.cache_lengths:
+        cached = report.measure(f"cached {n}", lambda: arlib_tokens_per_second(model, n, settings.repeats))
+        uncached = report.measure(
+            f"uncached {n}", lambda: arlib_tokens_per_second(model, n, settings.repeats, use_cache=False))
+        report.add(f"{n:>10}  {cached:>13.1f}  {uncached:>15.1f}  {cached / uncached:>14.1f}x")
+    report.verdict(f"cached/uncached at {n} new tokens", cached / uncached, TARGET_CACHE_SPEEDUP)
+
+
+def hugging_face_section(report: Report, small: DecoderLM, gpt2: DecoderLM) -> float:
+    """(b) arlib vs Hugging Face on the same weights; returns arlib's tokens/s on the GPT-2 shape."""
+    settings, interop = report.settings, _load_interop()
+    report.add("", "(b) arlib cached vs Hugging Face generate(use_cache=True), same weights, prompt of 1 token",
+               f"{'model':<36}  {'new':>4}  {'arlib tok/s':>11}  {'HF tok/s':>9}  {'arlib/HF':>8}")
+    for label, model, n in (("small", small, settings.hf_new_tokens),
+                            ("GPT-2-small shape", gpt2, settings.gpt2_new_tokens)):
+        c = model.config
+        name = f"{label} (d {c.d_model}, L {c.n_layer}, V {c.vocab_size})"
+        ours = report.measure(f"arlib {label}", lambda: arlib_tokens_per_second(model, n, settings.repeats))
+        if interop is None:
+            report.progress.update()
+            report.add(f"{name:<36}  {n:>4}  {ours:>11.1f}  {'-':>9}  (transformers is not installed)")
+            continue
+        hf_model = interop.to_hf(model)
+        theirs = report.measure(f"HF {label}", lambda: hf_tokens_per_second(hf_model, n, settings.repeats))
+        del hf_model  # the GPT-2 copy holds 0.5 GB
+        report.add(f"{name:<36}  {n:>4}  {ours:>11.1f}  {theirs:>9.1f}  {ours / theirs:>7.2f}x")
+        if model is small:
+            report.verdict("arlib/HF on the small model", ours / theirs, TARGET_VS_HF)
+    return ours
+
+
+def bandwidth_section(report: Report, gpt2: DecoderLM, arlib_tokens_per_s: float):
+    """(c) the time a decoding step must take just to read the weights, and arlib's share of it."""
+    settings = report.settings
+    bandwidth = report.measure("matvec bandwidth",
+                               lambda: matvec_read_bandwidth(settings.matvec_shape, settings.repeats))
+    weight_bytes = weight_bytes_per_token(gpt2)
+    floor_seconds = weight_bytes / bandwidth
+    rows, cols = settings.matvec_shape
+    report.add("", "(c) bandwidth floor, GPT-2-small shape",
+               f"weights read per token       {weight_bytes / 1e6:10.1f} MB",
+               f"matvec read bandwidth        {bandwidth / 1e9:10.2f} GB/s  (float32 {rows} x {cols} matrix)",
+               f"floor: time per token        {floor_seconds * 1e3:10.2f} ms  = {1 / floor_seconds:.1f} tok/s",
+               f"arlib: time per token        {1e3 / arlib_tokens_per_s:10.2f} ms  = {arlib_tokens_per_s:.1f} tok/s")
+    report.verdict("arlib's tokens/s as a share of the floor's", arlib_tokens_per_s * floor_seconds,
+                   TARGET_FLOOR_SHARE, percent=True)
+
+
+def _load_interop():
+    try:
+        from arlib import interop
+    except ImportError:  # transformers is a development dependency only
+        return None
+    interop.quiet_transformers()
+    return interop
+
+
+def run(settings: Settings) -> list[str]:
+    report = Report(settings, total_measurements=2 * len(settings.cache_lengths) + 5)
+    report.add(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+               f"load average {os.getloadavg()[0]:.2f} at the start")
+    small, gpt2 = random_model(settings.small), random_model(settings.gpt2_small)
+    with torch.inference_mode(), report.progress:
+        cache_section(report, small)
+        gpt2_tokens_per_s = hugging_face_section(report, small, gpt2)
+        bandwidth_section(report, gpt2, gpt2_tokens_per_s)
+    report.add(f"\nload average {os.getloadavg()[0]:.2f} at the end")
+    return report.lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m arlib.benchmark", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that the command runs")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print("\n".join(run(QUICK if args.quick else FULL)))
+
+
+if __name__ == "__main__":
+    main()

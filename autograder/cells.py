@@ -1,0 +1,72 @@
+"""What each nbgrader cell of a notebook is: answer, test, manually graded, or locked text.
+
+The conventions are those of solutions/AUTHORING.md: a cell's grade_id starts with its
+exercise's catalog id (`E1-04`, `E1-04-test`, `E1-10-fix-hidden`), and the test cells of
+an answer cell `X` are the autograded cells whose ids start with `X-`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+CATALOG_ID = re.compile(r"^E\d+-\d{2}")
+
+
+def catalog_id(grade_id: str) -> str:
+    """The exercise a cell belongs to ("E1-10-fix-test" -> "E1-10"); other ids stand for themselves."""
+    match = CATALOG_ID.match(grade_id)
+    return match.group(0) if match else grade_id
+
+
+@dataclass(frozen=True)
+class Cell:
+    index: int
+    grade_id: str
+    kind: str  # "answer" (code to fill in), "test" (autograded), "manual" (graded by hand), "locked"
+    points: float
+    source: str
+
+    @property
+    def exercise(self) -> str:
+        return catalog_id(self.grade_id)
+
+    @property
+    def hidden(self) -> bool:
+        return "BEGIN HIDDEN TESTS" in self.source
+
+
+def nbgrader_cells(nb) -> list[Cell]:
+    """The cells that carry nbgrader metadata, in notebook order."""
+    cells = []
+    for index, cell in enumerate(nb.cells):
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if not meta or not meta.get("grade_id"):
+            continue
+        if meta.get("grade") and (meta.get("solution") or cell.cell_type != "code"):
+            kind = "manual"
+        elif meta.get("grade"):
+            kind = "test"
+        elif meta.get("solution"):
+            kind = "answer"
+        else:
+            kind = "locked"
+        points = float(meta.get("points", 0)) if meta.get("grade") else 0.0
+        cells.append(Cell(index, meta["grade_id"], kind, points, cell.source))
+    return cells
+
+
+def autograded_points(nb) -> dict[str, float]:
+    """Catalog id -> the autograded points its test cells are worth."""
+    points: dict[str, float] = {}
+    for cell in nbgrader_cells(nb):
+        if cell.kind == "test":
+            points[cell.exercise] = points.get(cell.exercise, 0.0) + cell.points
+    return points
+
+
+def tests_of(answer: Cell, cells: list[Cell]) -> list[Cell]:
+    """The test cells that check an answer cell: those whose id starts with the answer's id + '-',
+    else every test cell of the same exercise."""
+    tests = [c for c in cells if c.kind == "test" and c.grade_id.startswith(answer.grade_id + "-")]
+    return tests or [c for c in cells if c.kind == "test" and c.exercise == answer.exercise]

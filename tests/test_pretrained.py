@@ -1,0 +1,66 @@
+"""The shipped model, measured against the toy world's true probabilities."""
+
+import pytest
+
+import arlib
+from arlib import toy_world
+from arlib.pretrained import PRETRAINED_DIR, load_pretrained
+from arlib.train import evaluate, model_next_token_probs
+
+MAX_BYTES = 5 * 2**20
+TOLERANCE = 0.05
+
+
+@pytest.fixture(scope="module")
+def pretrained():
+    return arlib.load_pretrained()
+
+
+def test_loads_offline_in_eval_mode_with_the_toy_world_vocabulary(pretrained):
+    model, tokenizer = pretrained
+    assert isinstance(model, arlib.DecoderLM) and not model.training
+    assert tokenizer.id_to_token[4:] == toy_world.vocabulary()
+    assert model.vocab_size == tokenizer.vocab_size and model.max_len >= 128
+    assert sum(p.stat().st_size for p in PRETRAINED_DIR.iterdir()) <= MAX_BYTES
+
+
+def test_missing_files_are_explained(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"model\.pt, config\.json, vocab\.json missing.*python -m arlib\.train"):
+        load_pretrained(tmp_path)
+
+
+def test_heldout_cross_entropy_is_within_5_percent_of_the_true_entropy(pretrained):
+    model_ce, true_ce = evaluate(*pretrained)
+    assert true_ce == pytest.approx(toy_world.entropy_per_token(), rel=0.05)  # a fair sample of the source
+    assert true_ce <= model_ce <= 1.05 * true_ce
+
+
+@pytest.mark.parametrize("context", toy_world.COURSE_CONTEXTS)
+def test_course_context_matches_the_truth(pretrained, context):
+    model, tokenizer = pretrained
+    probs = model_next_token_probs(model, tokenizer, context)
+    truth = toy_world.true_next_token_probs(context)
+    for token, p in probs.items():
+        assert p == pytest.approx(truth.get(token, 0.0), abs=TOLERANCE), f"Pr({token!r} | {context!r})"
+    [greedy] = arlib.greedy_decode(model, tokenizer.encode(context, bos=True), 1)
+    assert tokenizer.token(greedy) == max(truth, key=truth.get)
+
+
+def test_late_positions_and_prompts_without_bos(pretrained):
+    model, tokenizer = pretrained
+    earlier = " </s> <s> ".join(toy_world.generate_corpus(30, seed=99))
+    ids = tokenizer.encode(f"<s> {earlier} </s> <s> the cat sat on the")
+    assert 150 < len(ids) <= model.max_len
+    truth = toy_world.true_next_token_probs("the cat sat on the")
+    probs = model.next_token_log_probs(ids[-model.max_len:]).exp()
+    assert float(probs[tokenizer.token_to_id["mat"]]) == pytest.approx(truth["mat"], abs=TOLERANCE)
+    no_bos = model.next_token_log_probs(tokenizer.encode("the cat sat")).exp()
+    assert tokenizer.token(int(no_bos.argmax())) == "on"
+
+
+def test_greedy_generation_stops_at_end_of_sentence(pretrained):
+    model, tokenizer = pretrained
+    new = arlib.greedy_decode(model, tokenizer.encode("the cat sat", bos=True), 20, eos_id=tokenizer.eos_id)
+    assert tokenizer.decode(new) == "on the mat . </s>"
+    new = arlib.greedy_decode(model, [tokenizer.bos_id], 20, eos_id=tokenizer.eos_id)
+    assert tokenizer.decode(new) == "the quick brown fox jumps over the lazy dog . </s>"

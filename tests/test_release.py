@@ -1,0 +1,127 @@
+"""The source notebooks follow the conventions, and course/ is their current release."""
+
+import ast
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import release
+from autograder.catalog import CATALOG_IDS, read_catalog
+from autograder.cells import nbgrader_cells
+from autograder.workspace import REPO, Course
+
+COURSE = Course()
+FIXTURES = Course(source=REPO / "tests" / "fixtures" / "solutions", samples=REPO / "tests" / "fixtures" / "samples")
+SHARED_CATALOG = REPO.parent / "shared" / "COURSE.md"
+
+
+def _sources():
+    """Every source notebook: the course's and the fixture's."""
+    return [pytest.param(c.source / a / f"{nb}.ipynb", id=f"{a}/{nb}")
+            for c in (COURSE, FIXTURES) for a in c.assignments() for nb in c.notebooks(a)]
+
+
+@pytest.mark.parametrize("path", _sources())
+def test_source_notebook_is_stored_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    with_outputs = [i for i, c in enumerate(nb.cells)
+                    if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+    assert not with_outputs, f"{path.name}: cells {with_outputs} have outputs; clear them before saving"
+
+
+@pytest.mark.parametrize("path", _sources())
+def test_grade_ids_are_unique(path):
+    ids = [c.metadata["nbgrader"]["grade_id"] for c in nbformat.read(path, as_version=4).cells
+           if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    assert not duplicates, f"{path.name}: grade_id used more than once: {duplicates}"
+
+
+CREDIT_POINTS_ARG = {"order_credit": 2, "share_credit": 1, "partial_credit": 1}  # position of `points`
+
+
+def _credit_calls(source):
+    """(function, points literal) of every grading.*_credit call whose points are a literal."""
+    clean = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    for node in ast.walk(ast.parse(clean)):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in CREDIT_POINTS_ARG:
+            name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+            position = CREDIT_POINTS_ARG[name]
+            arg = node.args[position] if len(node.args) > position else next(
+                (k.value for k in node.keywords if k.arg == "points"), None)
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, (int, float)):
+                yield name, arg.value
+
+
+@pytest.mark.parametrize("path", _sources())
+def test_partial_credit_never_exceeds_a_cells_points(path):
+    """nbgrader fails the whole notebook when a test cell's result exceeds its points."""
+    too_much = [f"{c.grade_id}: {name}(..., {points}) but the cell has {c.points:g} points"
+                for c in nbgrader_cells(nbformat.read(path, as_version=4)) if c.kind == "test"
+                for name, points in _credit_calls(c.source) if points > c.points]
+    assert not too_much, "; ".join(too_much)
+
+
+@pytest.mark.parametrize("path", _sources())
+def test_hidden_tests_of_code_exercises_switch_the_reference_off(path):
+    cells = nbgrader_cells(nbformat.read(path, as_version=4))
+    code_exercises = {c.exercise for c in cells if c.kind == "answer" and "def " in c.source}
+    guarded = {c.exercise for c in cells if c.kind == "test" and c.hidden and "reference_disabled" in c.source}
+    unguarded = sorted(code_exercises - guarded)
+    assert not unguarded, f"{path.name}: no hidden test of {unguarded} runs inside grading.reference_disabled"
+
+
+def test_catalog_copy_matches_the_course_catalog():
+    if not SHARED_CATALOG.exists():
+        pytest.skip(f"the course catalog is not beside the repository ({SHARED_CATALOG})")
+    shared = read_catalog(SHARED_CATALOG)
+    assert {a: shared.get(a) for a in CATALOG_IDS} == CATALOG_IDS
+
+
+@pytest.mark.parametrize("assignment", COURSE.assignments() or [pytest.param(None, marks=pytest.mark.skip("no assignments yet"))])
+def test_every_catalog_exercise_has_graded_cells(assignment):
+    ids = set()
+    for nb in COURSE.notebooks(assignment):
+        ids |= {c.exercise for c in nbgrader_cells(nbformat.read(COURSE.source / assignment / f"{nb}.ipynb", as_version=4))
+                if c.kind in ("test", "manual")}
+    missing = [i for i in CATALOG_IDS.get(assignment, []) if i not in ids]
+    assert assignment in CATALOG_IDS, f"{assignment} is not an assignment of the catalog {sorted(CATALOG_IDS)}"
+    assert not missing, f"{assignment}: no graded cell for catalog ids {missing}"
+
+
+def test_course_folder_is_the_current_release():
+    problems = release.stale(COURSE)
+    assert not problems, "course/ is stale; run `python -m autograder release`:\n" + "\n".join(problems)
+
+
+def test_release_clears_solutions_hidden_tests_and_outputs(tmp_path):
+    release.render(FIXTURES, tmp_path)
+    nb = nbformat.read(tmp_path / "00-fixture" / "00-fixture.ipynb", as_version=4)
+    text = "\n".join(c.source for c in nb.cells)
+    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text and "Mark scheme" not in text
+    assert 'answer_e0_02 = 0.2 * 0.6' not in text and "raise NotImplementedError" in text
+    assert all(not c.get("outputs") for c in nb.cells)
+
+
+def test_release_is_deterministic(tmp_path):
+    release.render(FIXTURES, tmp_path / "one")
+    release.render(FIXTURES, tmp_path / "two")
+    assert release._differences(tmp_path / "one", tmp_path / "two") == []
+    (tmp_path / "two" / "00-fixture" / "00-fixture.ipynb").write_text("{}")
+    assert release._differences(tmp_path / "one", tmp_path / "two") == ["00-fixture/00-fixture.ipynb differs from a fresh release"]
+
+
+def test_nbgrader_config_loads_from_the_repository():
+    """What JupyterLab's formgrader and `nbgrader` read with JUPYTER_CONFIG_PATH=autograder."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO / "autograder")).load_config()
+    coursedir = CourseDirectory(config=config)
+    assert Path(coursedir.root) == REPO
+    assert Path(coursedir.format_path(coursedir.source_directory, ".", "x")).resolve() == REPO / "solutions" / "x"
+    assert Path(coursedir.format_path(coursedir.release_directory, ".", "x")).resolve() == REPO / "course" / "x"
+    assert "grading" in coursedir.db_url and Path(coursedir.format_path(coursedir.submitted_directory, "s", "x")).is_relative_to(REPO / "grading")
+    assert NbGraderAPI(coursedir, config=config).get_source_assignments() == set(COURSE.assignments())
