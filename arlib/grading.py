@@ -11,6 +11,7 @@ the digests of the typical wrong ones.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import importlib
@@ -74,8 +75,35 @@ def check_digest(answer, expected_digest: str, what: str, hints: dict[str, str] 
     got = digest(answer)
     if got == expected_digest:
         return
-    hint = (hints or {}).get(got, default_hint)
+    hint = unseal_hint(answer, (hints or {}).get(got, default_hint))
     fail(f"{what}: {answer!r} is not right yet." + (f" Hint: {hint}" if hint else ""))
+
+
+_SEALED = "sealed:"
+
+
+def seal_hint(wrong_answer, hint: str) -> str:
+    """`hint` encrypted with a key made from the wrong answer it is about.
+
+    Plain hints for every distractor would give the right answer away by elimination (it is
+    the one option no hint talks about); sealed, a hint can only be read by giving that
+    wrong answer. `check_digest` unseals the hints it is given."""
+    data = hint.encode()
+    return _SEALED + base64.b64encode(bytes(a ^ b for a, b in zip(data, _hint_key(wrong_answer, len(data))))).decode()
+
+
+def unseal_hint(answer, hint: str) -> str:
+    """The plain text of a hint sealed with `answer` (plain hints come back unchanged)."""
+    if not hint.startswith(_SEALED):
+        return hint
+    data = base64.b64decode(hint[len(_SEALED):])
+    return bytes(a ^ b for a, b in zip(data, _hint_key(answer, len(data)))).decode(errors="replace")
+
+
+def _hint_key(answer, length: int) -> bytes:
+    # Not the digest: knowing a digest must not open the hint it keys.
+    blocks = (hashlib.sha256(f"hint {i} {normalize(answer)}".encode()).digest() for i in range(length // 32 + 1))
+    return b"".join(blocks)[:length]
 
 
 # --- values ---------------------------------------------------------------------------------

@@ -63,12 +63,18 @@ class KVCache:
         per_position = 2 * self.n_layer * self.batch_size * self.n_head * self.head_dim
         return per_position * len(self) * self._keys.element_size()
 
-    def check_compatible(self, config, batch_size: int):
+    def check_compatible(self, config, batch_size: int, device=None):
+        """Raise ValueError unless this cache fits a model of `config` fed `batch_size` sequences."""
         mine = (self.n_layer, self.n_head, self.head_dim, self.max_len, self.batch_size)
         theirs = (config.n_layer, config.n_head, config.head_dim, config.max_len, batch_size)
         if mine != theirs:
             names = "(n_layer, n_head, head_dim, max_len, batch)"
             raise ValueError(
                 f"this KVCache was made for {names} = {mine}, but the model and input have {theirs}; "
+                "make a new cache with model.new_cache()"
+            )
+        if device is not None and torch.device(device) != self._keys.device:
+            raise ValueError(
+                f"this KVCache lives on {self._keys.device}, but the model is on {torch.device(device)}; "
                 "make a new cache with model.new_cache()"
             )

@@ -105,6 +105,22 @@ class DecoderLM(nn.Module):
         for block in self.blocks:
             for proj in (block.attn.out, block.ffn.down):
                 nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * config.n_layer))
+        self._store_long_side_contiguous()
+
+    def _store_long_side_contiguous(self):
+        """Lay out each tall matrix column-major; shapes, values and names stay the same.
+
+        A decoding step multiplies every matrix by one vector, which is as fast as memory
+        streams the matrix, and CPU kernels stream long contiguous rows about twice as
+        fast as short ones. So the matrices taller than wide (qkv, ffn.up and the tied
+        embedding / output projection) keep their long side contiguous, as GPT-2's own
+        code stores them; F.linear reads them as they lie.
+        """
+        for module in (self.token_embedding, *(m for b in self.blocks for m in (b.attn.qkv, b.ffn.up))):
+            rows, cols = module.weight.shape
+            if rows > cols:
+                module.weight = nn.Parameter(module.weight.detach().t().contiguous().t())
+        self.lm_head.weight = self.token_embedding.weight  # tie again, to the re-laid tensor
 
     @staticmethod
     def _init_weights(module):
@@ -171,7 +187,7 @@ class DecoderLM(nn.Module):
             ids = ids.unsqueeze(0)
         past = 0
         if cache is not None:
-            cache.check_compatible(self.config, ids.shape[0])
+            cache.check_compatible(self.config, ids.shape[0], self.device)
             past = len(cache)
         if past + ids.shape[1] > self.config.max_len:
             raise ValueError(

@@ -42,7 +42,9 @@ class Tokenizer:
     def decode(self, ids, skip_special=False) -> str:
         ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
         for i in ids:
-            if not isinstance(i, int) or not 0 <= i < len(self):
+            if not isinstance(i, int) or isinstance(i, bool):
+                raise TypeError(f"token ids must be ints, got {i!r} ({type(i).__name__})")
+            if not 0 <= i < len(self):
                 raise ValueError(f"token id {i!r} is outside the vocabulary 0 .. {len(self) - 1}")
         tokens = [self.id_to_token[i] for i in ids]
         if skip_special:

@@ -64,11 +64,12 @@ def cumulative_probability_figure(trace, tokenizer) -> Figure:
     ax.bar(x, [s.prob for s in steps], color="lightgray", label="Pr(token | context) at this step")
     ax.plot(x, [s.cumulative_prob for s in steps], "o-", color=MODEL_COLOR, label="cumulative probability")
     ax.set_xticks(x, [f"{i}\n{tokenizer.token(s.token)}" for i, s in zip(x, steps)])
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.3)  # headroom for the legend above the bars
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_xlabel("step and the token it chose")
     ax.set_ylabel("probability")
     ax.set_title("Cumulative probability: the product of every step's probability")
-    ax.legend(loc="upper right")
+    ax.legend(loc="upper center", ncols=2)
     return fig
 
 

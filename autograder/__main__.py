@@ -10,7 +10,7 @@ from pathlib import Path
 
 from autograder import release as releasing
 from autograder.grade import grade_folder
-from autograder.verify import grade_samples, notes_table, table
+from autograder.verify import grade_samples_in_parallel, notes_table, table
 from autograder.workspace import REPO, Course, Workspace
 
 
@@ -37,8 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="grade the bundled sample submissions and print the table")
     demo.add_argument("--root", type=Path, help="keep the grading workspace here (default: a temporary folder)")
     demo.add_argument("--broken-on", help="assignment to grade the broken samples on (default: the first)")
+    for sub in (check, demo):
+        sub.add_argument("--only", nargs="+", metavar="ASSIGNMENT", help="these assignments only")
+        sub.add_argument("--jobs", type=int, default=2, help="assignments graded at once (default: 2)")
     for sub in (check, grade, demo):
-        sub.add_argument("--only", nargs="+", metavar="ASSIGNMENT", help="these assignments only") if sub is not grade else None
         sub.add_argument("--timeout", type=int, default=20 if sub is demo else None,
                          help="seconds a cell may run (default: nbgrader_config.py's, 20 for demo)")
     return parser
@@ -54,8 +56,8 @@ def cmd_release(course: Course, args) -> int:
 def cmd_check(course: Course, args) -> int:
     assignments = _assignments(course, args.only)
     with tempfile.TemporaryDirectory(prefix="autograder-check-") as root:
-        outcomes = grade_samples(Workspace(Path(root), course, args.timeout), assignments,
-                                 only=("solution", "blank"))
+        outcomes = grade_samples_in_parallel(course, Path(root), assignments, only=("solution", "blank"),
+                                             cell_timeout=args.timeout, jobs=args.jobs)
     print(table(outcomes))
     failed = [o for o in outcomes if o.problems]
     print(f"\n{len(outcomes) - len(failed)} of {len(outcomes)} as expected"
@@ -76,19 +78,24 @@ def cmd_grade(course: Course, args) -> int:
 
 def cmd_demo(course: Course, args) -> int:
     assignments = _assignments(course, args.only)
-    broken_on = args.broken_on or assignments[0]
-    start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="autograder-demo-") as scratch:
-        workspace = Workspace(args.root or Path(scratch), course, args.timeout)
-        outcomes = grade_samples(workspace, assignments, broken_on=broken_on)
-        print(table(outcomes))
-        print(notes_table(outcomes))
-        print(f"\ngraded {len(outcomes)} sample submissions in {time.perf_counter() - start:.0f} s"
-              + (f"; grades.csv and feedback in {workspace.root}" if args.root else ""))
+        root = args.root or Path(scratch)
+        outcomes, report = demo(course, root, assignments, args.broken_on or assignments[0], args.timeout, args.jobs)
+        print(report + (f"; grades.csv and feedback in {root}" if args.root else ""))
     failed = [o for o in outcomes if o.problems]
     if failed:
         print(f"{len(failed)} sample(s) did not get the expected score", file=sys.stderr)
     return 1 if failed else 0
+
+
+def demo(course: Course, root: Path, assignments: list[str], broken_on: str,
+         cell_timeout: int | None = None, jobs: int = 2):
+    """Grade every sample (the broken ones on `broken_on`); return the outcomes and the report."""
+    start = time.perf_counter()
+    outcomes = grade_samples_in_parallel(course, root, assignments, broken_on, cell_timeout=cell_timeout, jobs=jobs)
+    report = "\n".join([table(outcomes), notes_table(outcomes),
+                        f"\ngraded {len(outcomes)} sample submissions in {time.perf_counter() - start:.0f} s"])
+    return outcomes, report
 
 
 def _assignments(course: Course, only) -> list[str]:

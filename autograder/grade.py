@@ -41,7 +41,8 @@ class NotebookGrade:
     max_points: dict[str, float] = field(default_factory=dict)
     manual_pending: float = 0.0  # points of explanations awaiting the instructor
     seconds: float = 0.0
-    feedback: Path | None = None
+    feedback: Path | None = None  # the HTML the student gets back
+    autograded: Path | None = None  # the executed notebook, hidden tests and all (instructors only)
 
     @property
     def score(self) -> float:
@@ -153,6 +154,7 @@ def without_hidden_tests(source: str) -> str:
 def _read_run_status(workspace: Workspace, grade: NotebookGrade):
     """Timeouts and a dead kernel, as the autograded notebook recorded them."""
     path = workspace.root / "autograded" / grade.student / grade.assignment / f"{grade.notebook}.ipynb"
+    grade.autograded = path
     nb = nbformat.read(path, as_version=4)
     timed_out, died = [], []
     for index, cell in enumerate(nb.cells):

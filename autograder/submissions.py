@@ -45,6 +45,8 @@ def collect(folder: Path, course: Course, assignment: str | None = None,
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder of submissions")
+    if assignment is not None:
+        course.check_assignment(assignment)
     owners = _notebook_owners(course, [assignment] if assignment else course.assignments())
     found: dict[tuple[str, str], Path] = {}
     students: set[str] = set()

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from tqdm.auto import tqdm
 
 from autograder.grade import NotebookGrade, grade_submissions, write_grades_csv
 from autograder.samples import Sample, samples_for
 from autograder.submissions import collect
-from autograder.workspace import Workspace
+from autograder.workspace import Course, Workspace
 
 
 @dataclass
@@ -54,6 +58,29 @@ def grade_samples(workspace: Workspace, assignments: list[str], broken_on: str |
     write_grades_csv(grades, workspace.root / "grades.csv")
     by_key = {(g.student, g.assignment): g for g in grades}
     return [Outcome(s, by_key[(s.name, s.assignment)]) for s in samples]
+
+
+def grade_samples_in_parallel(course: Course, root: Path, assignments: list[str], broken_on: str | None = None,
+                              only: tuple[str, ...] | None = None, cell_timeout: int | None = None,
+                              jobs: int = 2) -> list[Outcome]:
+    """`grade_samples` with each assignment in a workspace of its own, `root/<assignment>`,
+    `jobs` assignments at a time (kernels run one cell at a time, so two share 2 cores
+    well); the grades of all of them go to `root/grades.csv`."""
+    tasks = [(course, Path(root) / a, a, broken_on, only, cell_timeout) for a in assignments]
+    if jobs <= 1 or len(tasks) == 1:
+        results = [_grade_assignment(t) for t in tqdm(tasks, desc="grading", unit="assignment")]
+    else:
+        # spawn: a fresh interpreter per worker, never a fork of one that holds torch's threads
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = list(tqdm(pool.map(_grade_assignment, tasks), total=len(tasks), desc="grading", unit="assignment"))
+    outcomes = [o for result in results for o in result]
+    write_grades_csv([o.grade for o in outcomes], Path(root) / "grades.csv")
+    return outcomes
+
+
+def _grade_assignment(task) -> list[Outcome]:
+    course, root, assignment, broken_on, only, cell_timeout = task
+    return grade_samples(Workspace(root, course, cell_timeout), [assignment], broken_on, only, progress=False)
 
 
 def table(outcomes: list[Outcome]) -> str:

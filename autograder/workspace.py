@@ -8,11 +8,15 @@ touches lives below that root; `course/` is written only by `release`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbgrader.api
+from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config, PyFileConfigLoader
@@ -43,6 +47,20 @@ class Course:
         if assignment not in self.assignments():
             raise ValueError(f"no assignment {assignment!r} in {self.source}; "
                              f"expected one of {', '.join(self.assignments()) or '(none)'}")
+
+
+@functools.cache
+def _alembic_head() -> str:
+    """The gradebook schema version nbgrader stamps into every new gradebook.
+
+    nbgrader asks for it by running the `alembic` command in a subprocess, which takes
+    seconds per new gradebook and fails when alembic is not on PATH; alembic's Python API
+    gives the same answer at once."""
+    with nbgrader.api._temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
+        return ScriptDirectory.from_config(AlembicConfig(ini)).get_current_head()
+
+
+nbgrader.api.get_alembic_version = _alembic_head
 
 
 def nbgrader_config(root: Path, cell_timeout: int | None = None) -> Config:
@@ -76,9 +94,6 @@ class Workspace:
         self.config = nbgrader_config(self.root, self.cell_timeout)
         self.api = NbGraderAPI(CourseDirectory(config=self.config), config=self.config)
         _quiet(self.api.log)
-
-    def dir(self, step: str, student: str = ".", assignment: str = "") -> Path:
-        return self.root / step / student / assignment if student != "." else self.root / step / assignment
 
     def prepare(self, assignment: str):
         """Copy the assignment's source in and generate its release, which also records its

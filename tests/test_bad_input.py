@@ -6,6 +6,8 @@ import torch
 from arlib import ModelConfig, ToyLM, decode_step, generation_trace, greedy_decode, prefill, token_log_probs
 from conftest import random_model
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 CONFIG = ModelConfig(vocab_size=30, n_layer=2, n_head=2, d_model=16, max_len=12)
 
 
@@ -186,3 +188,11 @@ def test_use_cache_with_a_toy_lm():
     toy = ToyLM({"": {"a": 1.0}})
     with pytest.raises(TypeError, match=r"use_cache=True needs a model with a key-value cache .*got ToyLM; pass use_cache=False"):
         greedy_decode(toy, [1], 2)
+
+
+def test_cache_on_another_device(model):
+    from arlib import KVCache
+
+    elsewhere = KVCache(CONFIG, device="meta")  # a device with no data: any mismatch will do
+    with pytest.raises(ValueError, match=r"this KVCache lives on meta, but the model is on cpu; make a new cache"):
+        prefill(model, [1, 2], elsewhere)

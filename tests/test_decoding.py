@@ -8,6 +8,8 @@ import torch
 from arlib import TraceStep, decode_step, generation_trace, greedy_decode, prefill
 from conftest import CONFIGS, random_model
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def prompt_of(length, vocab_size, seed=0):
     generator = torch.Generator().manual_seed(seed)

@@ -9,6 +9,8 @@ from arlib import ModelConfig, greedy_decode, sequence_log_likelihood  # noqa: E
 from arlib.interop import from_hf, gpt2_config, hf_name, quiet_transformers, to_hf  # noqa: E402
 from conftest import random_model  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 quiet_transformers()
 
 NEW_TOKENS = 64

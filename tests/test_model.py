@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from arlib import DecoderLM, ForwardDetails, ModelConfig
 from conftest import CONFIGS, random_model
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def test_config_derived_sizes():
     config = ModelConfig(vocab_size=10, n_layer=2, n_head=4, d_model=64, max_len=8)
@@ -167,3 +169,21 @@ def test_everything_on_an_explicit_device(device):
     assert model.new_cache().keys(0).device.type == device
     assert model.next_token_log_probs([1, 2, 3, 4]).device.type == device  # list ids go to the model's device
     torch.testing.assert_close(logits.cpu(), random_model(config)(ids.cpu()), atol=1e-5, rtol=0)
+
+
+def test_tall_matrices_keep_their_long_side_contiguous():
+    """A speed detail (see DecoderLM._store_long_side_contiguous) that must not show in shapes or values."""
+    config = CONFIGS["2-layers-2-heads"]
+    model = random_model(config)
+    block = model.blocks[0]
+    assert block.attn.qkv.weight.shape == (3 * config.d_model, config.d_model)
+    assert block.attn.qkv.weight.t().is_contiguous() and block.ffn.up.weight.t().is_contiguous()
+    assert model.token_embedding.weight.t().is_contiguous()
+    assert block.ffn.down.weight.is_contiguous()  # wider than tall: rows are already the long side
+    assert model.lm_head.weight is model.token_embedding.weight
+    copy = DecoderLM(config)
+    copy.load_state_dict(model.state_dict())  # a plain, contiguous state dict loads into the layout
+    assert copy.blocks[0].attn.qkv.weight.t().is_contiguous()
+    ids = torch.tensor([[1, 2, 3]])
+    with torch.no_grad():
+        torch.testing.assert_close(copy(ids), model(ids))

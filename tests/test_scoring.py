@@ -8,6 +8,8 @@ import torch
 from arlib import ModelConfig, perplexity, sequence_log_likelihood, sequence_probability, token_log_probs
 from conftest import CONFIGS, random_model
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def per_position_loop(model, x, y):
     """log Pr(y_i | x, y_<i), one model call per token: the slow definition."""

@@ -73,3 +73,8 @@ def test_bad_input_is_explained(tokenizer):
         tokenizer.decode([4, 11])
     with pytest.raises(TypeError, match="text must be a str, got list"):
         tokenizer.encode(["the", "cat"])
+
+
+def test_decode_rejects_ids_that_are_not_ints(tokenizer):
+    with pytest.raises(TypeError, match=r"token ids must be ints, got 4.0 \(float\)"):
+        tokenizer.decode([4.0])
