@@ -116,19 +116,9 @@ def weight_bytes_per_token(model: DecoderLM) -> int:
     Every matrix and vector is read once; the output projection is the token embedding
     (tied), so it is counted once; of the position embeddings only one row is read.
     """
+    total = sum(p.nbytes for p in model.parameters())  # parameters() lists a tied tensor once
     position_table = model.position_embedding.weight
-    unique = {p.data_ptr(): p for p in model.parameters()}.values()
-    total = sum(p.numel() * p.element_size() for p in unique)
-    return total - position_table.numel() * position_table.element_size() + position_table[0].nbytes
-
-
-def _load_transformers():
-    try:
-        from arlib import interop
-    except ImportError:
-        return None
-    interop.quiet_transformers()
-    return interop
+    return total - position_table.nbytes + position_table[0].nbytes
 
 
 class Report:

@@ -34,8 +34,9 @@ def check_token_ids(ids, vocab_size: int, name: str = "ids", allow_batch=False, 
         raise ValueError(f"{name} must have shape {shape}, got {tuple(tensor.shape)}")
     if tensor.shape[-1] == 0 and not allow_empty:
         raise ValueError(f"{name} is empty: expected at least one token id{empty_hint}")
-    if tensor.numel() and (tensor.min() < 0 or tensor.max() >= vocab_size):
-        bad = tensor[(tensor < 0) | (tensor >= vocab_size)][0].item()
+    outside = (tensor < 0) | (tensor >= vocab_size)
+    if outside.any():  # one check, so a GPU tensor syncs once
+        bad = tensor[outside][0].item()
         raise ValueError(f"{name} contains token id {bad}, outside the vocabulary 0 .. {vocab_size - 1}")
     return tensor
 

@@ -29,7 +29,7 @@ def decode_step(model, token_id: int, cache) -> torch.Tensor:
     return model(ids, cache)[0, -1]
 
 
-@torch.no_grad()
+@torch.inference_mode()  # the cache and logits never leave this function: no autograd bookkeeping at all
 def greedy_decode(model, prompt_ids, max_new_tokens: int, eos_id=None, use_cache=True) -> list[int]:
     """Generate up to `max_new_tokens` tokens after `prompt_ids`, stopping after `eos_id`.
 

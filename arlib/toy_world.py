@@ -167,9 +167,11 @@ def _grammar() -> State:
     ])
 
     # "we study deep learning": log-probabilities ln 0.5 = -0.69 and ln(2/3) = -0.41.
+    # "deep" (the noun's, not the ocean's) is followed by "learning" 2/3 of the time
+    # wherever it stands, so a model need not learn a separate rule for each place.
     deep_learning_or_sea = phrases([("learning", 2 / 3, full_stop), ("sea fish", 1 / 3, full_stop)])
     studied = [("deep", 0.5, deep_learning_or_sea), *uniform(SUBJECTS, full_stop, total=0.5)]
-    liked = [("deep learning", 0.2, full_stop), *uniform(LIKES, full_stop, total=0.8)]
+    liked = [("deep", 0.2, deep_learning_or_sea), *uniform(LIKES, full_stop, total=0.8)]
 
     def does(verbs):
         study, like, love, be = verbs
@@ -184,8 +186,9 @@ def _grammar() -> State:
         *uniform(NAMES, person_does, total=0.06),
         *uniform(["i", "we", "they", "you"], does(("study", "like", "love", "are")), total=0.12),
         *uniform(["she", "he"], does(("studies", "likes", "loves", "is")), total=0.10),
-        ("deep learning is", 0.05, phrases([("fun", 0.3), ("hard", 0.2), ("useful", 0.3), ("everywhere", 0.2)],
-                                           full_stop)),
+        ("deep learning is", 0.05 * 2 / 3, phrases([("fun", 0.3), ("hard", 0.2), ("useful", 0.3),
+                                                    ("everywhere", 0.2)], full_stop)),
+        ("deep sea fish are", 0.05 / 3, then_stop(["strange", "beautiful", "rare"])),
         ("it is", 0.02, then_stop(["raining", "sunny", "cold", "late", "dark"])),
     ])
 

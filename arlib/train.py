@@ -147,18 +147,19 @@ def save(model: DecoderLM, tokenizer: Tokenizer, out_dir: Path, report: dict):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m arlib.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=800)
-    parser.add_argument("--batch-size", type=int, default=18)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = argparse.ArgumentParser(prog="python -m arlib.train", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--steps", type=int, default=800, help="optimizer steps")
+    parser.add_argument("--batch-size", type=int, default=18, help="streams of max-len tokens per step")
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the sentences and the initial weights")
     parser.add_argument("--n-layer", type=int, default=4)
     parser.add_argument("--n-head", type=int, default=4)
     parser.add_argument("--d-model", type=int, default=128)
     parser.add_argument("--max-len", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads; 1 (the default) gives the same weights on every machine")
-    parser.add_argument("--out", type=Path, default=PRETRAINED_DIR, help="where to write the files (default: arlib/pretrained/)")
+                        help="torch CPU threads; one thread makes runs repeatable")
+    parser.add_argument("--out", type=Path, default=PRETRAINED_DIR, help="where to write the files")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
     for name in ("steps", "batch_size", "threads", "n_layer", "n_head", "d_model", "max_len"):

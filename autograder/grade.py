@@ -77,7 +77,24 @@ def grade_submissions(submissions: list[Submission], workspace: Workspace,
         warnings.simplefilter("ignore", sqlalchemy.exc.SAWarning)
         for (student, assignment), theirs in tqdm(sorted(by_student.items()), desc="grading", unit="student",
                                                   disable=not progress):
-            grades += grade_student(workspace, student, assignment, theirs)
+            try:
+                grades += grade_student(workspace, student, assignment, theirs)
+            except Exception as error:  # whatever went wrong is this student's row, never the batch's end
+                grades += _failed(workspace, student, assignment, theirs, error)
+    return grades
+
+
+def _failed(workspace, student, assignment, submissions, error) -> list[NotebookGrade]:
+    grades = []
+    for s in submissions:
+        source = nbformat.read(workspace.root / "source" / assignment / f"{s.notebook}.ipynb", as_version=4)
+        maximum = autograded_points(source)
+        grades.append(NotebookGrade(student, assignment, s.notebook, "failed", [f"grading stopped: {type(error).__name__}: {error}"],
+                                    {e: 0.0 for e in maximum}, maximum))
+    try:
+        _record_zero(workspace, student, assignment, [s.notebook for s in submissions])
+    except Exception:  # the gradebook itself is the problem; grades.csv still gets the zero
+        pass
     return grades
 
 

@@ -22,7 +22,7 @@ from autograder.__main__ import demo, main
 from autograder.cells import nbgrader_cells
 from autograder.grade import NotebookGrade, without_hidden_tests
 from autograder.samples import BROKEN, Sample
-from autograder.submissions import collect
+from autograder.submissions import Submission, collect
 from autograder.verify import Outcome, grade_samples_in_parallel
 from autograder.workspace import REPO, Course, Workspace
 
@@ -175,7 +175,7 @@ def _check_feedback(outcome, source_nb):
     text = _text_of(path.read_text(encoding="utf-8"))
     cells = nbgrader_cells(source_nb)
     # lines shown anyway: the release's and the student's own (a delegating answer repeats the reference call)
-    public = {line.strip() for c in _autograded(outcome).cells for line in without_hidden_tests(c.source).splitlines()}
+    public = "\n".join(without_hidden_tests(c.source) for c in _autograded(outcome).cells)
     assert "HIDDEN TESTS" not in text, f"{path} shows a hidden test region"
     for cell in cells:
         if cell.kind == "test" and cell.hidden:
@@ -292,3 +292,24 @@ def test_problems_name_every_mismatch():
     grade = NotebookGrade("s", "a", "nb", status="timed out", points={"E0-01": 1.0, "E0-02": 1.5})
     assert Outcome(sample, grade).problems == [
         "status 'timed out', expected 'graded'", "E0-02: 1.5 points, expected 2", "no note about 'deleted'"]
+
+
+def test_an_unexpected_error_costs_one_student_only(tmp_path, monkeypatch):
+    import autograder.grade as grading_module
+
+    workspace = Workspace(tmp_path / "grading", FIXTURES)
+    corrupt = tmp_path / "corrupt.ipynb"
+    corrupt.write_text("not json")
+    submissions = [Submission("amy", FIXTURE, FIXTURE, None), Submission("bob", FIXTURE, FIXTURE, corrupt)]
+    real = grading_module.grade_student
+
+    def flaky(workspace, student, assignment, theirs):
+        if student == "bob":
+            raise RuntimeError("disk full")
+        return real(workspace, student, assignment, theirs)
+
+    monkeypatch.setattr(grading_module, "grade_student", flaky)
+    grades = {g.student: g for g in grading_module.grade_submissions(submissions, workspace, progress=False)}
+    assert (grades["amy"].status, grades["amy"].score, grades["amy"].max_score) == ("missing", 0, 10)
+    assert (grades["bob"].status, grades["bob"].score, grades["bob"].max_score) == ("failed", 0, 10)
+    assert grades["bob"].notes == ["grading stopped: RuntimeError: disk full"]
