@@ -87,7 +87,7 @@ class Assignment:
                 cell.source = replacements.get(grade_id, _solution_text(answers[grade_id].source))
         return nb
 
-    def _answer_cell(self, nb, grade_id):
+    def _cell(self, nb, grade_id):
         return next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
 
     def value_answer(self) -> Cell:
@@ -127,7 +127,7 @@ class Assignment:
     def infinite_loop(self):
         target = self.value_answer()
         nb = self.filled()
-        cell = self._answer_cell(nb, target.grade_id)
+        cell = self._cell(nb, target.grade_id)
         cell.source = "while True:  # never ends: the cell is stopped at the time limit\n    pass\n" + cell.source
         return self.sample("infinite-loop", f"an endless loop before the answer of {target.grade_id}", nb,
                            self.expected_without(tests_of(target, self.cells)), "timed out", ["time limit"])
@@ -135,7 +135,7 @@ class Assignment:
     def kernel_dies(self):
         target = [c for c in self.cells if c.kind == "answer"][-1]
         nb = self.filled()
-        cell = self._answer_cell(nb, target.grade_id)
+        cell = self._cell(nb, target.grade_id)
         cell.source += "\nimport os\nos._exit(1)  # kills the kernel\n"
         later_tests = [c for c in self.cells if c.kind == "test" and c.index > target.index]
         return self.sample("kernel-dies", f"the answer of {target.grade_id} kills the kernel", nb,
@@ -144,7 +144,7 @@ class Assignment:
     def deleted_test(self):
         target = self.value_answer()
         tests = tests_of(target, self.cells)
-        nb = self.filled({target.grade_id: self._answer_cell(self.release, target.grade_id).source})
+        nb = self.filled({target.grade_id: self._cell(self.release, target.grade_id).source})
         ids = {t.grade_id for t in tests}
         nb.cells = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") not in ids]
         return self.sample("deleted-test", f"{target.grade_id} left blank and its test cells deleted", nb,
@@ -153,9 +153,9 @@ class Assignment:
     def edited_test(self):
         target = self.value_answer()
         tests = tests_of(target, self.cells)
-        nb = self.filled({target.grade_id: self._answer_cell(self.release, target.grade_id).source})
+        nb = self.filled({target.grade_id: self._cell(self.release, target.grade_id).source})
         for t in tests:
-            self._answer_cell(nb, t.grade_id).source = "print('all tests passed')  # edited by the student"
+            self._cell(nb, t.grade_id).source = "print('all tests passed')  # edited by the student"
         return self.sample("edited-test", f"{target.grade_id} left blank and its test cells edited to pass", nb,
                            self.expected_without(tests), "graded", [f"{t.grade_id} was edited" for t in tests])
 
