@@ -9,7 +9,7 @@ Prints, from one run so the figures share the same machine load:
       the bandwidth measured on a large matrix-vector product; and arlib's share of it.
 
 Every figure is the median of several timed runs after a warm-up run, under
-torch.inference_mode. The machine's load average is printed too: other work on the same
+torch.inference_mode; in (c) the matrix-vector products and the decoding steps take turns. The machine's load average is printed too: other work on the same
 cores slows everything down, so compare the ratios, which come from the same run.
 """
 
@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from arlib.decoding import greedy_decode
+from arlib.decoding import decode_step, greedy_decode, prefill
 from arlib.model import DecoderLM, ModelConfig
 
 TARGET_CACHE_SPEEDUP = 10.0  # cached / uncached tokens per second, at the longest run
@@ -66,14 +66,14 @@ QUICK = Settings(  # shows that the command works, in seconds; the figures mean 
 )
 
 
-def median_seconds(run, repeats: int) -> float:
-    return interleaved_median_seconds({"run": run}, repeats)["run"]
+def median_seconds(runs: dict, repeats: int) -> dict:
+    """Median wall time of each callable in `runs`.
 
-
-def interleaved_median_seconds(runs: dict, repeats: int) -> dict:
-    """Median wall time of each callable; they take turns so that all see the same load."""
+    The callables take turns, so that all of them see the same load on the machine even
+    when other work comes and goes; each runs once first as a warm-up.
+    """
     for run in runs.values():
-        run()  # warm-up: first calls allocate memory and pick kernels
+        run()
     times = {name: [] for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
@@ -88,19 +88,16 @@ def random_model(config: ModelConfig, seed: int = 0) -> DecoderLM:
     return DecoderLM(config).eval()
 
 
-def arlib_tokens_per_second(model, new_tokens: int, repeats: int, use_cache=True) -> float:
-    prompt = [1]
-    seconds = median_seconds(lambda: greedy_decode(model, prompt, new_tokens, use_cache=use_cache), repeats)
-    return new_tokens / seconds
+def arlib_generate(model, new_tokens: int, use_cache=True):
+    return lambda: greedy_decode(model, [1], new_tokens, use_cache=use_cache)
 
 
-def hf_tokens_per_second(hf_model, new_tokens: int, repeats: int) -> float:
+def hf_generate(hf_model, new_tokens: int):
     prompt = torch.tensor([[1]])
     # min_new_tokens keeps generate from stopping early at its end-of-sequence token.
-    generate = lambda: hf_model.generate(  # noqa: E731
+    return lambda: hf_model.generate(
         prompt, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, use_cache=True
     )
-    return new_tokens / median_seconds(generate, repeats)
 
 
 def matvec_kernels(shape: tuple[int, int]) -> dict:
@@ -154,9 +151,9 @@ def cache_section(report: Report, model: DecoderLM):
                    f"vocab {c.vocab_size}, prompt of 1 token",
                f"{'new tokens':>10}  {'cached tok/s':>13}  {'uncached tok/s':>15}  {'cached/uncached':>15}")
     for n in settings.cache_lengths:
-        cached = report.measure(f"cached {n}", lambda: arlib_tokens_per_second(model, n, settings.repeats))
-        uncached = report.measure(
-            f"uncached {n}", lambda: arlib_tokens_per_second(model, n, settings.repeats, use_cache=False))
+        runs = {"cached": arlib_generate(model, n), "uncached": arlib_generate(model, n, use_cache=False)}
+        seconds = report.measure(f"{n} new tokens", lambda: median_seconds(runs, settings.repeats))
+        cached, uncached = n / seconds["cached"], n / seconds["uncached"]
         report.add(f"{n:>10}  {cached:>13.1f}  {uncached:>15.1f}  {cached / uncached:>14.1f}x")
     report.verdict(f"cached/uncached at {n} new tokens", cached / uncached, TARGET_CACHE_SPEEDUP)
 
@@ -165,51 +162,68 @@ def hugging_face_section(report: Report, small: DecoderLM, gpt2: DecoderLM):
     """(b) arlib vs Hugging Face on the same weights."""
     settings, interop = report.settings, _load_interop()
     report.add("", "(b) arlib cached vs Hugging Face generate(use_cache=True), same weights, prompt of 1 token",
-               f"{'model':<36}  {'new':>4}  {'arlib tok/s':>11}  {'HF tok/s':>9}  {'arlib/HF':>8}")
+               f"{'model':<40}  {'new':>4}  {'arlib tok/s':>11}  {'HF tok/s':>9}  {'arlib/HF':>8}")
     for label, model, n in (("small", small, settings.hf_new_tokens),
                             ("GPT-2-small shape", gpt2, settings.gpt2_new_tokens)):
         c = model.config
         name = f"{label} (d {c.d_model}, L {c.n_layer}, V {c.vocab_size})"
-        ours = report.measure(f"arlib {label}", lambda: arlib_tokens_per_second(model, n, settings.repeats))
         if interop is None:
-            report.progress.update()
-            report.add(f"{name:<36}  {n:>4}  {ours:>11.1f}  {'-':>9}  (transformers is not installed)")
+            seconds = report.measure(f"arlib {label}", lambda: median_seconds({"arlib": arlib_generate(model, n)},
+                                                                             settings.repeats))
+            report.add(f"{name:<40}  {n:>4}  {n / seconds['arlib']:>11.1f}  (transformers is not installed)")
             continue
         hf_model = interop.to_hf(model)
-        theirs = report.measure(f"HF {label}", lambda: hf_tokens_per_second(hf_model, n, settings.repeats))
-        del hf_model  # the GPT-2 copy holds 0.5 GB
-        report.add(f"{name:<36}  {n:>4}  {ours:>11.1f}  {theirs:>9.1f}  {ours / theirs:>7.2f}x")
+        runs = {"arlib": arlib_generate(model, n), "HF": hf_generate(hf_model, n)}
+        seconds = report.measure(f"arlib and HF, {label}", lambda: median_seconds(runs, settings.repeats))
+        del hf_model, runs  # the GPT-2 copy holds 0.5 GB
+        ours, theirs = n / seconds["arlib"], n / seconds["HF"]
+        report.add(f"{name:<40}  {n:>4}  {ours:>11.1f}  {theirs:>9.1f}  {ours / theirs:>7.2f}x")
         if model is small:
             report.verdict("arlib/HF on the small model", ours / theirs, TARGET_VS_HF)
 
 
 def bandwidth_section(report: Report, gpt2: DecoderLM):
-    """(c) the time a decoding step must take just to read the weights, and arlib's share of it.
-
-    The matrix-vector products and arlib's decoding are timed in turns, so that both see
-    the same load on the machine.
-    """
+    """(c) the time a decoding step must take just to read the weights, and arlib's share of it."""
     settings = report.settings
     rows, cols = settings.matvec_shape
-    n = settings.gpt2_new_tokens
     kernels = matvec_kernels(settings.matvec_shape)
-    timed = {**kernels, "arlib": lambda: greedy_decode(gpt2, [1], n)}
-    seconds = report.measure("bandwidth floor", lambda: interleaved_median_seconds(timed, settings.repeats))
+    seconds = report.measure("bandwidth floor", lambda: step_and_matvec_seconds(gpt2, kernels, settings.gpt2_new_tokens))
     matrix_bytes = rows * cols * 4
     kernel = min(kernels, key=seconds.get)
-    bandwidth = matrix_bytes / seconds[kernel]
-    floor_seconds = weight_bytes_per_token(gpt2) / bandwidth
-    arlib_seconds = seconds["arlib"] / n
+    floor_seconds = weight_bytes_per_token(gpt2) / (matrix_bytes / seconds[kernel])
+    step_seconds = seconds["arlib step"]
     report.add("", "(c) bandwidth floor, GPT-2-small shape",
                f"weights read per token       {weight_bytes_per_token(gpt2) / 1e6:10.1f} MB",
                *(f"matvec read bandwidth        {matrix_bytes / seconds[name] / 1e9:10.2f} GB/s  "
                  f"({name}, float32 {rows} x {cols} matrix)" for name in kernels),
                f"floor: time per token        {floor_seconds * 1e3:10.2f} ms  = {1 / floor_seconds:.1f} tok/s "
                f"(at the {kernel} bandwidth)",
-               f"arlib: time per token        {arlib_seconds * 1e3:10.2f} ms  = {1 / arlib_seconds:.1f} tok/s "
-               f"({n} new tokens)")
-    report.verdict("arlib's tokens/s as a share of the floor's", floor_seconds / arlib_seconds,
+               f"arlib: time per token        {step_seconds * 1e3:10.2f} ms  = {1 / step_seconds:.1f} tok/s "
+               f"(median decoding step)")
+    report.verdict("arlib's tokens/s as a share of the floor's", floor_seconds / step_seconds,
                    TARGET_FLOOR_SHARE, percent=True)
+
+
+def step_and_matvec_seconds(model: DecoderLM, kernels: dict, steps: int) -> dict:
+    """Median seconds of one greedy decoding step and of each matrix-vector product.
+
+    They take turns at every step, a few milliseconds apart, so that both see the same
+    load on the machine even when other work comes and goes.
+    """
+    times = {name: [] for name in (*kernels, "arlib step")}
+    cache = model.new_cache()
+    logits = prefill(model, [1], cache)
+    for kernel in kernels.values():
+        kernel()  # warm-up
+    for _ in range(steps):
+        for name, kernel in kernels.items():
+            start = time.perf_counter()
+            kernel()
+            times[name].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        logits = decode_step(model, int(logits.argmax()), cache)  # the loop body of greedy_decode
+        times["arlib step"].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def _load_interop():
@@ -222,7 +236,7 @@ def _load_interop():
 
 
 def run(settings: Settings) -> list[str]:
-    report = Report(settings, total_measurements=2 * len(settings.cache_lengths) + 5)
+    report = Report(settings, total_measurements=len(settings.cache_lengths) + 3)
     report.add(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
                f"load average {os.getloadavg()[0]:.2f} at the start")
     small, gpt2 = random_model(settings.small), random_model(settings.gpt2_small)

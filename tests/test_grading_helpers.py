@@ -196,3 +196,21 @@ def test_grading_kernels_show_library_warnings_on_stdout():
     assert "stderr" not in streams(with_startup)
     assert "(warning, not counted against you) UserWarning: To copy construct" in streams(with_startup)["stdout"]
     assert "UserWarning" in streams(without).get("stderr", "")  # the routing is what keeps it off stderr
+
+
+def test_a_sealed_hint_opens_only_for_the_wrong_answer_it_is_about():
+    sealed = grading.seal_hint("C", "brown is conditioned on quick alone")
+    assert "brown" not in sealed  # reading the test cell does not reveal the hint
+    assert grading.unseal_hint("C", sealed) == "brown is conditioned on quick alone"
+    assert grading.unseal_hint("B", sealed) != "brown is conditioned on quick alone"
+    assert grading.unseal_hint("A", "a plain hint") == "a plain hint"
+
+
+def test_check_digest_shows_the_sealed_hint_of_the_answer_given():
+    hints = {grading.digest("C"): grading.seal_hint("C", "condition on every earlier token")}
+    with pytest.raises(grading.ExerciseFailure, match="condition on every earlier token"):
+        grading.check_digest("C", grading.digest("B"), "E1-01", hints=hints)
+    with pytest.raises(grading.ExerciseFailure) as wrong_other:
+        grading.check_digest("D", grading.digest("B"), "E1-01", hints=hints)
+    assert "condition on every earlier token" not in str(wrong_other.value)
+    grading.check_digest("b", grading.digest("B"), "E1-01", hints=hints)  # case is folded
