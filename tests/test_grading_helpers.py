@@ -182,6 +182,19 @@ def test_reference_disabled_works_in_a_real_notebook_kernel():
     assert nb.cells[3].outputs[0].text.strip() == "[5, 4]"  # restored afterwards
 
 
+def test_a_failure_shows_the_feedback_not_a_traceback_in_a_notebook():
+    """Students read the message, not frames of arlib.grading; nbgrader still sees an error."""
+    nb = _run_in_kernel([
+        "from arlib import grading\n"
+        "grading.check_number(0.8, 0.12, 'E1-02: the cumulative probability', hint='did you multiply?')",
+    ], [])
+    (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
+    assert error.ename == "ExerciseFailure"
+    assert error.traceback == [
+        "\x1b[1;31mExerciseFailure\x1b[0m: E1-02: the cumulative probability is 0.8, "
+        "expected 0.12 (within 1e-06). did you multiply?"]
+
+
 def test_grading_kernels_show_library_warnings_on_stdout():
     """The kernel startup of nbgrader_config.py keeps warnings out of stderr (which scores 0),
     even in a notebook that never imports arlib.grading; without it they land on stderr."""
