@@ -189,11 +189,12 @@ def bandwidth_section(report: Report, gpt2: DecoderLM):
     kernels = matvec_kernels(settings.matvec_shape)
     seconds = report.measure("bandwidth floor", lambda: step_and_matvec_seconds(gpt2, kernels, settings.gpt2_new_tokens))
     matrix_bytes = rows * cols * 4
+    weight_bytes = weight_bytes_per_token(gpt2)
     kernel = min(kernels, key=seconds.get)
-    floor_seconds = weight_bytes_per_token(gpt2) / (matrix_bytes / seconds[kernel])
+    floor_seconds = weight_bytes / (matrix_bytes / seconds[kernel])
     step_seconds = seconds["arlib step"]
     report.add("", "(c) bandwidth floor, GPT-2-small shape",
-               f"weights read per token       {weight_bytes_per_token(gpt2) / 1e6:10.1f} MB",
+               f"weights read per token       {weight_bytes / 1e6:10.1f} MB",
                *(f"matvec read bandwidth        {matrix_bytes / seconds[name] / 1e9:10.2f} GB/s  "
                  f"({name}, float32 {rows} x {cols} matrix)" for name in kernels),
                f"floor: time per token        {floor_seconds * 1e3:10.2f} ms  = {1 / floor_seconds:.1f} tok/s "

@@ -97,8 +97,9 @@ def generation_trace(model, prompt_ids, max_new_tokens: int, eos_id=None) -> lis
     for _ in range(max_new_tokens):
         log_probs = model.next_token_log_probs(context)
         token = int(log_probs.argmax())
-        total += float(log_probs[token])
-        steps.append(TraceStep(tuple(context), token, math.exp(float(log_probs[token])), math.exp(total), total))
+        log_prob = float(log_probs[token])
+        total += log_prob
+        steps.append(TraceStep(tuple(context), token, math.exp(log_prob), math.exp(total), total))
         context.append(token)
         if token == eos_id:
             break

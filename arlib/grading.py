@@ -57,8 +57,7 @@ def normalize(answer) -> str:
     """A canonical text for an answer: case and spacing folded, numbers rounded to 3 decimals.
 
     numpy and 0-d torch numbers count as the plain numbers they hold."""
-    if isinstance(answer, torch.Tensor) and answer.dim() == 0:
-        answer = answer.item()
+    answer = _unwrap_scalar_tensor(answer)
     if isinstance(answer, (bool, numpy.bool_)):
         return str(bool(answer))
     if isinstance(answer, numbers.Real):
@@ -66,6 +65,11 @@ def normalize(answer) -> str:
     if isinstance(answer, (list, tuple)):
         return "[" + ",".join(normalize(a) for a in answer) + "]"
     return " ".join(str(answer).strip().lower().split())
+
+
+def _unwrap_scalar_tensor(value):
+    """The Python number a 0-d tensor holds; any other value unchanged."""
+    return value.item() if isinstance(value, torch.Tensor) and value.dim() == 0 else value
 
 
 def digest(answer) -> str:
@@ -127,8 +131,7 @@ def check_answered(value, what: str):
 
 def check_number(actual, expected: float, what: str, tol: float = 1e-6, hint: str = ""):
     """A number (int, float, numpy or 0-d torch) within `tol` of `expected`."""
-    if isinstance(actual, torch.Tensor) and actual.dim() == 0:
-        actual = actual.item()
+    actual = _unwrap_scalar_tensor(actual)
     if isinstance(actual, bool) or not isinstance(actual, numbers.Real):
         fail(f"{what} should be a number, but it is {type(actual).__name__}: {actual!r:.80}")
     if not math.isclose(float(actual), expected, rel_tol=0, abs_tol=tol):
@@ -224,9 +227,9 @@ def _resolve(name: str):
     importable dotted path such as "torch.nn.functional.softmax"."""
     import arlib
 
-    parts = name.split(".")
-    if parts[0] == "arlib":
-        parts = parts[1:]
+    unknown = ValueError(f"reference_disabled: no function {name!r} in arlib "
+                         "(expected a name like 'greedy_decode' or 'decoding._greedy_cached')")
+    parts = name.removeprefix("arlib.").split(".")
     owner, start = arlib, 0
     if not hasattr(arlib, parts[0]):
         try:  # a submodule of arlib not imported yet, or another package
@@ -235,14 +238,12 @@ def _resolve(name: str):
             try:
                 owner = importlib.import_module(parts[0])
             except (ImportError, ValueError):
-                raise ValueError(f"reference_disabled: no function {name!r} in arlib "
-                                 "(expected a name like 'greedy_decode' or 'decoding._greedy_cached')") from None
+                raise unknown from None
         start = 1
     for part in parts[start:-1]:
         owner = getattr(owner, part, None)
     if owner is None or not parts[start:] or not hasattr(owner, parts[-1]):
-        raise ValueError(f"reference_disabled: no function {name!r} in arlib "
-                         "(expected a name like 'greedy_decode' or 'decoding._greedy_cached')")
+        raise unknown
     return owner, parts[-1], getattr(owner, parts[-1])
 
 

@@ -51,6 +51,13 @@ _BLOCK_NAMES = {  # arlib block parameter -> Hugging Face block parameter
     "ffn.up": "mlp.c_fc",
     "ffn.down": "mlp.c_proj",
 }
+_TOP_NAMES = {  # arlib parameter outside the blocks -> Hugging Face parameter
+    "token_embedding.weight": "transformer.wte.weight",
+    "position_embedding.weight": "transformer.wpe.weight",
+    "final_norm.weight": "transformer.ln_f.weight",
+    "final_norm.bias": "transformer.ln_f.bias",
+    "lm_head.weight": "lm_head.weight",
+}
 
 
 def gpt2_config(config: ModelConfig, eos_id: int | None = None, **overrides) -> GPT2Config:
@@ -87,14 +94,7 @@ def hf_name(arlib_name: str) -> str:
         _, layer, rest = arlib_name.split(".", 2)
         module, field = rest.rsplit(".", 1)
         return f"transformer.h.{layer}.{_BLOCK_NAMES[module]}.{field}"
-    top = {
-        "token_embedding.weight": "transformer.wte.weight",
-        "position_embedding.weight": "transformer.wpe.weight",
-        "final_norm.weight": "transformer.ln_f.weight",
-        "final_norm.bias": "transformer.ln_f.bias",
-        "lm_head.weight": "lm_head.weight",
-    }
-    return top[arlib_name]
+    return _TOP_NAMES[arlib_name]
 
 
 def _is_conv1d_weight(hf_parameter_name: str) -> bool:

@@ -59,7 +59,7 @@ class KVCache:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held for the cached positions: 2 x layers x positions x d_model x element size."""
+        """Bytes held for the cached positions: 2 x layers x batch x positions x d_model x element size."""
         per_position = 2 * self.n_layer * self.batch_size * self.n_head * self.head_dim
         return per_position * len(self) * self._keys.element_size()
 

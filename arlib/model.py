@@ -7,7 +7,7 @@ the whole model. Attention lives in `attention.py`, the cache in `kv_cache.py`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +29,7 @@ class ModelConfig:
     max_len: int = 256
 
     def __post_init__(self):
-        for name in ("vocab_size", "n_layer", "n_head", "d_model", "max_len"):
+        for name in (f.name for f in fields(self)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"ModelConfig.{name} must be a positive int, got {value!r}")
@@ -113,8 +113,8 @@ class DecoderLM(nn.Module):
         A decoding step multiplies every matrix by one vector, which is as fast as memory
         streams the matrix, and CPU kernels stream long contiguous rows about twice as
         fast as short ones. So the matrices taller than wide (qkv, ffn.up and the tied
-        embedding / output projection) keep their long side contiguous, as GPT-2's own
-        code stores them; F.linear reads them as they lie.
+        embedding / output projection) keep their long side contiguous (for qkv and ffn.up
+        that is the (in, out) layout of GPT-2's own Conv1D); F.linear reads them as they lie.
         """
         for module in (self.token_embedding, *(m for b in self.blocks for m in (b.attn.qkv, b.ffn.up))):
             rows, cols = module.weight.shape

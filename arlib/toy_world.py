@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import random
 from functools import cache
+from itertools import accumulate
 
 from arlib.tokenizer import BOS, EOS, SPECIAL_TOKENS, Tokenizer
 
@@ -270,8 +271,8 @@ def generate_sentence(rng: random.Random) -> list[str]:
     """One sentence as a list of words, from the first word to `</s>` (no `<s>`)."""
     words, state = [], START
     while state is not END:
-        choices = _choices(state)
-        word = rng.choices(choices[0], cum_weights=choices[1])[0]
+        options, cum_weights = _choices(state)
+        word = rng.choices(options, cum_weights=cum_weights)[0]
         words.append(word)
         state = state.targets[word]
     return words
@@ -279,12 +280,8 @@ def generate_sentence(rng: random.Random) -> list[str]:
 
 @cache
 def _choices(state: State):
-    words = list(state.weights)
-    cumulative, total = [], 0.0
-    for word in words:
-        total += state.weights[word]
-        cumulative.append(total)
-    return words, cumulative
+    """The next words of `state` and their cumulative weights, for `random.choices`."""
+    return list(state.weights), list(accumulate(state.weights.values()))
 
 
 def generate_corpus(n: int, seed: int = 0) -> list[str]:

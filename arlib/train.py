@@ -10,6 +10,7 @@ its defaults the command is seeded, runs on a CPU in a few minutes and writes in
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import random
@@ -141,9 +142,8 @@ def save(model: DecoderLM, tokenizer: Tokenizer, out_dir: Path, report: dict):
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), out_dir / WEIGHTS_FILE)
     tokenizer.save(out_dir / VOCAB_FILE)
-    config = {name: getattr(model.config, name) for name in ("vocab_size", "n_layer", "n_head", "d_model", "max_len")}
     with open(out_dir / CONFIG_FILE, "w") as f:
-        json.dump({"model": config, "training": report}, f, indent=2)
+        json.dump({"model": dataclasses.asdict(model.config), "training": report}, f, indent=2)
 
 
 def parse_args(argv=None):

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import nbformat
 import sqlalchemy
-from nbgrader.api import Gradebook
 from nbgrader.preprocessors import ClearHiddenTests
 from tqdm.auto import tqdm
 
@@ -87,8 +86,7 @@ def grade_submissions(submissions: list[Submission], workspace: Workspace,
 def _failed(workspace, student, assignment, submissions, error) -> list[NotebookGrade]:
     grades = []
     for s in submissions:
-        source = nbformat.read(workspace.root / "source" / assignment / f"{s.notebook}.ipynb", as_version=4)
-        maximum = autograded_points(source)
+        maximum = autograded_points(_source_notebook(workspace, assignment, s.notebook))
         grades.append(NotebookGrade(student, assignment, s.notebook, "failed", [f"grading stopped: {type(error).__name__}: {error}"],
                                     {e: 0.0 for e in maximum}, maximum))
     try:
@@ -193,7 +191,7 @@ def _record_zero(workspace: Workspace, student: str, assignment: str, notebooks:
     """Zero every cell of notebooks that could not be run, as nbgrader does for missing ones."""
     if not notebooks:
         return
-    with Gradebook(workspace.config.CourseDirectory.db_url, workspace.config.CourseDirectory.course_id) as gb:
+    with workspace.gradebook() as gb:
         gb.update_or_create_student(student)
         gb.update_or_create_submission(assignment, student)
         for notebook in notebooks:
@@ -205,9 +203,9 @@ def _record_zero(workspace: Workspace, student: str, assignment: str, notebooks:
 
 def _read_scores(workspace: Workspace, grades: list[NotebookGrade]):
     """Autograded points per catalog id, and what awaits manual grading, from the gradebook."""
-    with Gradebook(workspace.config.CourseDirectory.db_url, workspace.config.CourseDirectory.course_id) as gb:
+    with workspace.gradebook() as gb:
         for grade in grades:
-            source = nbformat.read(workspace.root / "source" / grade.assignment / f"{grade.notebook}.ipynb", as_version=4)
+            source = _source_notebook(workspace, grade.assignment, grade.notebook)
             grade.max_points = autograded_points(source)
             grade.points = {exercise: 0.0 for exercise in grade.max_points}
             kinds = {c.grade_id: c.kind for c in nbgrader_cells(source)}
@@ -217,6 +215,11 @@ def _read_scores(workspace: Workspace, grades: list[NotebookGrade]):
                 elif kinds.get(cell.name) == "test":
                     exercise = catalog_id(cell.name)
                     grade.points[exercise] = round(grade.points[exercise] + (cell.score or 0.0), 3)
+
+
+def _source_notebook(workspace: Workspace, assignment: str, notebook: str):
+    """The instructor's notebook, hidden tests and points included, as copied into the workspace."""
+    return nbformat.read(workspace.root / "source" / assignment / f"{notebook}.ipynb", as_version=4)
 
 
 def _write_feedback(workspace: Workspace, student: str, assignment: str, grades: list[NotebookGrade]):

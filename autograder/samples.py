@@ -82,13 +82,13 @@ class Assignment:
                              f"the answer cells are {', '.join(answers)}")
         nb = copy.deepcopy(self.release)
         for cell in nb.cells:
-            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            grade_id = _grade_id(cell)
             if grade_id in answers:
                 cell.source = replacements.get(grade_id, _solution_text(answers[grade_id].source))
         return nb
 
     def _cell(self, nb, grade_id):
-        return next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
+        return next(c for c in nb.cells if _grade_id(c) == grade_id)
 
     def value_answer(self) -> Cell:
         """The answer cell the broken samples spoil: the first that defines no function or class
@@ -146,7 +146,7 @@ class Assignment:
         tests = tests_of(target, self.cells)
         nb = self.filled({target.grade_id: self._cell(self.release, target.grade_id).source})
         ids = {t.grade_id for t in tests}
-        nb.cells = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") not in ids]
+        nb.cells = [c for c in nb.cells if _grade_id(c) not in ids]
         return self.sample("deleted-test", f"{target.grade_id} left blank and its test cells deleted", nb,
                            self.expected_without(tests), "graded", [f"{t.grade_id} was deleted" for t in tests])
 
@@ -174,6 +174,10 @@ class Assignment:
             expected = {**self.full, **{k: float(v) for k, v in spec.get("expected", {}).items()}}
             samples.append(self.sample(name, spec.get("about", ""), self.filled(spec.get("cells", {})), expected))
         return samples
+
+
+def _grade_id(cell) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
 def _solution_text(source: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 import nbgrader.api
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
+from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config, PyFileConfigLoader
@@ -44,9 +45,10 @@ class Course:
         return sorted(p.stem for p in (self.source / assignment).glob("*.ipynb"))
 
     def check_assignment(self, assignment: str):
-        if assignment not in self.assignments():
+        assignments = self.assignments()
+        if assignment not in assignments:
             raise ValueError(f"no assignment {assignment!r} in {self.source}; "
-                             f"expected one of {', '.join(self.assignments()) or '(none)'}")
+                             f"expected one of {', '.join(assignments) or '(none)'}")
 
 
 @functools.cache
@@ -108,6 +110,11 @@ class Workspace:
         if not result["success"]:
             raise RuntimeError(f"nbgrader could not generate {assignment}:\n{result.get('error', '')}\n{result.get('log', '')}")
         return self.root / "release" / assignment
+
+    def gradebook(self) -> Gradebook:
+        """This workspace's nbgrader gradebook, to use in a `with` block."""
+        folders = self.config.CourseDirectory
+        return Gradebook(folders.db_url, folders.course_id)
 
 
 def _quiet(log: logging.Logger):
