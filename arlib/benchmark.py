@@ -6,7 +6,9 @@ Prints, from one run so the figures share the same machine load:
       weights, for a small model and a GPT-2-small-shaped one (random weights);
   (c) the memory-bandwidth floor of the GPT-2-small shape: a decoding step must read every
       weight once, so it cannot take less than (bytes of weights) / (read bandwidth), with
-      the bandwidth measured on a large matrix-vector product; and arlib's share of it.
+      the bandwidth measured on a large matrix-vector product; and arlib's share of it. To
+      show where the rest goes, the model's own weight matrices are also multiplied by a
+      vector back to back, without the rest of the step.
 
 Every figure is the median of several timed runs after a warm-up run, under
 torch.inference_mode; in (c) the matrix-vector products and the decoding steps take turns. The machine's load average is printed too: other work on the same
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm
 
 from arlib.decoding import decode_step, greedy_decode, prefill
@@ -105,6 +108,13 @@ def matvec_kernels(shape: tuple[int, int]) -> dict:
     matrix, vector = torch.randn(shape), torch.randn(shape[1])
     row = vector.unsqueeze(0)
     return {"torch.mv": lambda: torch.mv(matrix, vector), "F.linear": lambda: F.linear(row, matrix)}
+
+
+def model_matvecs(model: DecoderLM):
+    """Every weight matrix of `model` times a vector, in the order a decoding step uses them."""
+    layers = [m for m in model.modules() if isinstance(m, nn.Linear)]  # qkv, out, up, down, ..., lm_head
+    inputs = [torch.randn(1, layer.in_features) for layer in layers]
+    return lambda: [F.linear(x, layer.weight, layer.bias) for layer, x in zip(layers, inputs)]
 
 
 def weight_bytes_per_token(model: DecoderLM) -> int:
@@ -192,7 +202,7 @@ def bandwidth_section(report: Report, gpt2: DecoderLM):
     weight_bytes = weight_bytes_per_token(gpt2)
     kernel = min(kernels, key=seconds.get)
     floor_seconds = weight_bytes / (matrix_bytes / seconds[kernel])
-    step_seconds = seconds["arlib step"]
+    step_seconds, matrix_seconds = seconds["arlib step"], seconds["arlib matrices"]
     report.add("", "(c) bandwidth floor, GPT-2-small shape",
                f"weights read per token       {weight_bytes / 1e6:10.1f} MB",
                *(f"matvec read bandwidth        {matrix_bytes / seconds[name] / 1e9:10.2f} GB/s  "
@@ -200,17 +210,23 @@ def bandwidth_section(report: Report, gpt2: DecoderLM):
                f"floor: time per token        {floor_seconds * 1e3:10.2f} ms  = {1 / floor_seconds:.1f} tok/s "
                f"(at the {kernel} bandwidth)",
                f"arlib: time per token        {step_seconds * 1e3:10.2f} ms  = {1 / step_seconds:.1f} tok/s "
-               f"(median decoding step)")
+               f"(median decoding step)",
+               f"  of which matrix products   {matrix_seconds * 1e3:10.2f} ms  = {floor_seconds / matrix_seconds:.1%} "
+               f"of the floor (the model's own matrices times a vector, back to back)",
+               f"  and everything else        {(step_seconds - matrix_seconds) * 1e3:10.2f} ms  "
+               f"(norms, attention, cache, checks, Python)")
     report.verdict("arlib's tokens/s as a share of the floor's", floor_seconds / step_seconds,
                    TARGET_FLOOR_SHARE, percent=True)
 
 
 def step_and_matvec_seconds(model: DecoderLM, kernels: dict, steps: int) -> dict:
-    """Median seconds of one greedy decoding step and of each matrix-vector product.
+    """Median seconds of one greedy decoding step, of each matrix-vector product, and of the
+    model's own matrices times a vector ("arlib matrices").
 
-    They take turns at every step, a few milliseconds apart, so that both see the same
+    They take turns at every step, a few milliseconds apart, so that all see the same
     load on the machine even when other work comes and goes.
     """
+    kernels = {**kernels, "arlib matrices": model_matvecs(model)}
     times = {name: [] for name in (*kernels, "arlib step")}
     cache = model.new_cache()
     logits = prefill(model, [1], cache)

@@ -25,6 +25,7 @@ def check_token_ids(ids, vocab_size: int, name: str = "ids", allow_batch=False, 
         bad = next((t for t in _flatten(ids) if not _is_int(t)), None)
         if bad is not None:
             raise TypeError(f"{name} must be integer token ids, but it contains {bad!r} ({type(bad).__name__})")
+        _check_rectangular(ids, name)
         tensor = torch.tensor(ids, dtype=torch.long)
     else:
         raise TypeError(f"{name} must be a list of ints or an integer tensor, got {type(ids).__name__}")
@@ -34,11 +35,24 @@ def check_token_ids(ids, vocab_size: int, name: str = "ids", allow_batch=False, 
         raise ValueError(f"{name} must have shape {shape}, got {tuple(tensor.shape)}")
     if tensor.shape[-1] == 0 and not allow_empty:
         raise ValueError(f"{name} is empty: expected at least one token id{empty_hint}")
-    outside = (tensor < 0) | (tensor >= vocab_size)
-    if outside.any():  # one check, so a GPU tensor syncs once
-        bad = tensor[outside][0].item()
+    if tensor.numel() and not _all_within(tensor, vocab_size):
+        bad = tensor[(tensor < 0) | (tensor >= vocab_size)][0].item()
         raise ValueError(f"{name} contains token id {bad}, outside the vocabulary 0 .. {vocab_size - 1}")
     return tensor
+
+
+def _check_rectangular(ids, name: str):
+    if any(isinstance(row, (list, tuple)) for row in ids):
+        lengths = [len(row) if isinstance(row, (list, tuple)) else "not a list" for row in ids]
+        if len(set(lengths)) > 1:
+            raise ValueError(f"{name} must be one list of ids, or a list of lists that all have the same length; "
+                             f"got sequences of lengths {lengths}")
+
+
+def _all_within(tensor, vocab_size: int) -> bool:
+    # One pass and one sync (min and max together): a decoding step checks every new token.
+    lowest, highest = torch.aminmax(tensor)
+    return int(lowest) >= 0 and int(highest) < vocab_size
 
 
 def check_count(value, name: str) -> int:

@@ -46,16 +46,16 @@ class KVCache:
                 f"KV cache is full: {start} positions cached, {k.shape[2]} more would exceed "
                 f"max_len={self.max_len}"
             )
-        self._keys[layer, :, :, start:end] = k
-        self._values[layer, :, :, start:end] = v
+        self._keys[layer].narrow(2, start, end - start).copy_(k)
+        self._values[layer].narrow(2, start, end - start).copy_(v)
         self._lengths[layer] = end
         return self.keys(layer), self.values(layer)
 
     def keys(self, layer: int) -> torch.Tensor:
-        return self._keys[layer, :, :, : self._lengths[layer]]
+        return self._keys[layer].narrow(2, 0, self._lengths[layer])
 
     def values(self, layer: int) -> torch.Tensor:
-        return self._values[layer, :, :, : self._lengths[layer]]
+        return self._values[layer].narrow(2, 0, self._lengths[layer])
 
     @property
     def nbytes(self) -> int:

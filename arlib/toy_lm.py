@@ -50,7 +50,10 @@ class ToyLM:
         for start in range(len(words) + 1):
             if words[start:] in self.table:
                 return self.table[words[start:]]
-        raise KeyError(f"ToyLM has no distribution for the context {' '.join(words)!r}")
+        raise ValueError(
+            f"ToyLM has no distribution for the context {' '.join(words)!r}: expected an entry for it or for "
+            "one of its suffixes, or a fallback entry under the key ''"
+        )
 
     def _context_words(self, context) -> tuple[str, ...]:
         if isinstance(context, str):

@@ -137,6 +137,13 @@ def test_ids_that_are_not_a_sequence(model):
         model("the cat sat")
 
 
+def test_ragged_lists_of_ids(model):
+    with pytest.raises(ValueError, match=r"a list of lists that all have the same length; got sequences of lengths \[2, 1\]"):
+        model([[1, 2], [3]])
+    with pytest.raises(ValueError, match=r"lengths \[2, 'not a list'\]"):
+        model([[1, 2], 3])
+
+
 def test_ids_with_too_many_dimensions(model):
     with pytest.raises(ValueError, match=r"ids must have shape \(T,\) or \(batch, T\), got \(1, 1, 2\)"):
         model(torch.ones(1, 1, 2, dtype=torch.long))

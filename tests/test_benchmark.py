@@ -17,6 +17,7 @@ def test_quick_benchmark_prints_every_section():
         assert any(line.split()[:1] == [new_tokens] for line in out.splitlines()), f"no row for {new_tokens} new tokens"
     assert "(b) arlib cached vs Hugging Face" in out and "GPT-2-small shape" in out
     assert "(c) bandwidth floor" in out and "matvec read bandwidth" in out
+    assert "of which matrix products" in out and "everything else" in out
     assert out.count("-> ") == 3  # one verdict per target
 
 

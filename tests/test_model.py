@@ -179,6 +179,7 @@ def test_tall_matrices_keep_their_long_side_contiguous():
     assert block.attn.qkv.weight.shape == (3 * config.d_model, config.d_model)
     assert block.attn.qkv.weight.t().is_contiguous() and block.ffn.up.weight.t().is_contiguous()
     assert model.token_embedding.weight.t().is_contiguous()
+    assert block.attn.out.weight.t().is_contiguous()  # square: column-major measured faster
     assert block.ffn.down.weight.is_contiguous()  # wider than tall: rows are already the long side
     assert model.lm_head.weight is model.token_embedding.weight
     copy = DecoderLM(config)

@@ -97,5 +97,5 @@ def test_tables_that_are_not_distributions_are_rejected():
 
 def test_a_context_with_no_entry_is_a_clear_error():
     toy = ToyLM({"the": {"cat": 1.0}})
-    with pytest.raises(KeyError, match="no distribution for the context 'cat'"):
+    with pytest.raises(ValueError, match="no distribution for the context 'cat': expected an entry for it"):
         toy.distribution("cat")
