@@ -151,8 +151,9 @@ class DecoderLM(nn.Module):
 
     def embed(self, ids: torch.Tensor, start: int = 0) -> torch.Tensor:
         """Token embedding plus the learned embedding of each absolute position."""
-        # The positions are consecutive, so their embeddings are one slice of the table.
-        return self.token_embedding(ids) + self.position_embedding.weight[start : start + ids.shape[-1]]
+        # The positions are consecutive, so their embeddings are one slice of the table;
+        # narrow, unlike [a:b], raises when the slice would run past max_len.
+        return self.token_embedding(ids) + self.position_embedding.weight.narrow(0, start, ids.shape[-1])
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
         """Final LayerNorm, then one logit per vocabulary entry."""

@@ -85,6 +85,12 @@ def test_forward_longer_than_max_len(model):
         model(torch.ones(1, 13, dtype=torch.long))
 
 
+def test_embedding_positions_past_max_len(model):
+    # The parts are usable one by one: embed must not quietly broadcast a short slice.
+    with pytest.raises(RuntimeError, match="exceeds dimension size"):
+        model.embed(torch.ones(1, 3, dtype=torch.long), start=model.max_len - 1)
+
+
 def test_decode_step_past_max_len(model):
     cache = model.new_cache()
     prefill(model, [1] * 12, cache)
