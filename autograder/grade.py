@@ -105,15 +105,15 @@ def grade_student(workspace: Workspace, student: str, assignment: str,
     to_autograde = []
     for s in submissions:
         grade = grades[s.notebook]
-        problem = _unreadable(s.path)
+        submitted, problem = _open_submission(s.path)
         if problem:
             grade.status, grade.notes = problem
             continue
         target = workspace.root / "submitted" / student / assignment / f"{s.notebook}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(s.path, target)
-        grade.notes += tampering(nbformat.read(target, as_version=4),
-                                 nbformat.read(workspace.root / "release" / assignment / f"{s.notebook}.ipynb", as_version=4))
+        release = nbformat.read(workspace.root / "release" / assignment / f"{s.notebook}.ipynb", as_version=4)
+        grade.notes += tampering(submitted, release)
         to_autograde.append(s.notebook)
 
     if to_autograde:
@@ -134,15 +134,16 @@ def grade_student(workspace: Workspace, student: str, assignment: str,
     return list(grades.values())
 
 
-def _unreadable(path: Path | None):
-    """(status, notes) when a submitted file cannot be graded at all, else None."""
+def _open_submission(path: Path | None):
+    """(the notebook, None), or (None, (status, notes)) when the file cannot be graded at all."""
     if path is None:
-        return "missing", ["no notebook handed in"]
+        return None, ("missing", ["no notebook handed in"])
     try:
-        nbformat.validate(nbformat.read(path, as_version=4))
+        notebook = nbformat.read(path, as_version=4)
+        nbformat.validate(notebook)
     except Exception as error:  # any reason a file is not a notebook: bad JSON, bad schema, bad encoding
-        return "corrupt", [f"not a readable notebook: {type(error).__name__}: {_last_line(str(error))[:200]}"]
-    return None
+        return None, ("corrupt", [f"not a readable notebook: {type(error).__name__}: {_last_line(str(error))[:200]}"])
+    return notebook, None
 
 
 def tampering(submitted, release) -> list[str]:
