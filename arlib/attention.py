@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from arlib.guard import refuse_if_disabled
+
 
 def causal_mask(n_query: int, n_key: int | None = None, device=None) -> torch.Tensor:
     """Boolean (n_query, n_key) mask, True where a query may attend to a key.
@@ -19,6 +21,7 @@ def causal_mask(n_query: int, n_key: int | None = None, device=None) -> torch.Te
     The queries are the last `n_query` of `n_key` positions, so query i sits at absolute
     position n_key - n_query + i and sees keys 0 .. that position, itself included.
     """
+    refuse_if_disabled("causal_mask")
     n_key = n_query if n_key is None else n_key
     query_pos = torch.arange(n_key - n_query, n_key, device=device).unsqueeze(1)
     key_pos = torch.arange(n_key, device=device).unsqueeze(0)
@@ -27,6 +30,7 @@ def causal_mask(n_query: int, n_key: int | None = None, device=None) -> torch.Te
 
 def scaled_dot_product_attention(q, k, v, mask=None):
     """softmax(q k^T / sqrt(d) + mask) v over the last two dimensions; returns (output, weights)."""
+    refuse_if_disabled("scaled_dot_product_attention")
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
@@ -36,12 +40,14 @@ def scaled_dot_product_attention(q, k, v, mask=None):
 
 def split_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
     """(batch, T, d_model) -> (batch, n_head, T, head_dim)."""
+    refuse_if_disabled("split_heads")
     batch, T, d_model = x.shape
     return x.view(batch, T, n_head, d_model // n_head).transpose(1, 2)
 
 
 def merge_heads(x: torch.Tensor) -> torch.Tensor:
     """(batch, n_head, T, head_dim) -> (batch, T, d_model)."""
+    refuse_if_disabled("merge_heads")
     batch, n_head, T, head_dim = x.shape
     return x.transpose(1, 2).reshape(batch, T, n_head * head_dim)
 
@@ -52,6 +58,7 @@ def causal_self_attention(x, w_qkv, b_qkv, w_out, b_out, n_head: int, return_wei
     w_qkv is (3 d_model, d_model): the query, key and value projections stacked in that
     order, as `nn.Linear` stores them; w_out is (d_model, d_model).
     """
+    refuse_if_disabled("causal_self_attention")
     q, k, v = F.linear(x, w_qkv, b_qkv).split(x.shape[-1], dim=-1)
     q, k, v = (split_heads(t, n_head) for t in (q, k, v))
     out, weights = scaled_dot_product_attention(q, k, v, causal_mask(x.shape[1], device=x.device))
@@ -65,6 +72,7 @@ def attend_with_cache(q, cache, layer: int = 0):
     The new positions' keys and values must already be appended: at step i the query
     q_i attends over k_1 .. k_i, its own key included.
     """
+    refuse_if_disabled("attend_with_cache")
     keys, values = cache.keys(layer), cache.values(layer)
     mask = causal_mask(q.shape[2], keys.shape[2], device=q.device)
     return scaled_dot_product_attention(q, keys, values, mask)[0]

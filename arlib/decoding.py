@@ -14,17 +14,20 @@ from dataclasses import dataclass
 import torch
 
 from arlib.checks import check_count, check_token_ids
+from arlib.guard import refuse_if_disabled
 
 
 @torch.no_grad()
 def prefill(model, prompt_ids, cache) -> torch.Tensor:
     """Run the whole prompt once, filling `cache`; return the logits (vocab,) for the next token."""
+    refuse_if_disabled("prefill")
     return model(prompt_ids, cache, last_only=True)[0, -1]
 
 
 @torch.no_grad()
 def decode_step(model, token_id: int, cache) -> torch.Tensor:
     """Feed one new token through the model, appending its keys and values; return next logits."""
+    refuse_if_disabled("decode_step")
     ids = torch.tensor([[token_id]], device=model.device)
     return model(ids, cache)[0, -1]
 
@@ -37,6 +40,7 @@ def greedy_decode(model, prompt_ids, max_new_tokens: int, eos_id=None, use_cache
     `use_cache=True` needs a `DecoderLM`; `use_cache=False` works with any model that has
     `next_token_log_probs`, `ToyLM` included.
     """
+    refuse_if_disabled("greedy_decode")
     prompt, max_new_tokens = _check_generation_args(model, prompt_ids, max_new_tokens, eos_id)
     if max_new_tokens == 0:
         return []
@@ -51,6 +55,7 @@ def greedy_decode(model, prompt_ids, max_new_tokens: int, eos_id=None, use_cache
 
 
 def _greedy_uncached(model, prompt, max_new_tokens, eos_id):
+    refuse_if_disabled("greedy_decode")
     context = prompt.tolist()
     new_tokens = []
     for _ in range(max_new_tokens):
@@ -63,6 +68,7 @@ def _greedy_uncached(model, prompt, max_new_tokens, eos_id):
 
 
 def _greedy_cached(model, prompt, max_new_tokens, eos_id):
+    refuse_if_disabled("greedy_decode")
     cache = model.new_cache()
     logits = prefill(model, prompt, cache)
     new_tokens = []
@@ -92,6 +98,7 @@ def generation_trace(model, prompt_ids, max_new_tokens: int, eos_id=None) -> lis
     The cumulative probability is that of the generated tokens given the prompt, so it
     starts at 1 before the first step.
     """
+    refuse_if_disabled("generation_trace")
     prompt, max_new_tokens = _check_generation_args(model, prompt_ids, max_new_tokens, eos_id)
     context, steps, total = prompt.tolist(), [], 0.0
     for _ in range(max_new_tokens):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from arlib.guard import refuse_if_disabled
+
 
 class KVCache:
     def __init__(self, config, batch_size: int = 1, device=None, dtype=torch.float32):
@@ -33,6 +35,7 @@ class KVCache:
 
         Returns that layer's keys and values for every position so far, the new ones included.
         """
+        refuse_if_disabled("KVCache.append")
         expected = (self.batch_size, self.n_head, k.shape[2], self.head_dim)
         if k.dim() != 4 or tuple(k.shape) != expected or k.shape != v.shape:
             raise ValueError(
@@ -52,9 +55,11 @@ class KVCache:
         return self.keys(layer), self.values(layer)
 
     def keys(self, layer: int) -> torch.Tensor:
+        refuse_if_disabled("KVCache.keys")
         return self._keys[layer].narrow(2, 0, self._lengths[layer])
 
     def values(self, layer: int) -> torch.Tensor:
+        refuse_if_disabled("KVCache.values")
         return self._values[layer].narrow(2, 0, self._lengths[layer])
 
     @property

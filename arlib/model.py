@@ -15,6 +15,7 @@ from torch import nn
 
 from arlib.attention import SelfAttention
 from arlib.checks import check_token_ids
+from arlib.guard import refuse_if_disabled
 from arlib.kv_cache import KVCache
 
 LAYER_NORM_EPS = 1e-5  # GPT-2's value; Hugging Face's GPT2Config uses it too
@@ -167,6 +168,7 @@ class DecoderLM(nn.Module):
         With a `cache`, `ids` are the positions after those already cached; their keys
         and values are appended, so the prefix is never processed again.
         """
+        refuse_if_disabled("DecoderLM.forward")
         ids = self._check_ids(ids, cache)
         start = 0 if cache is None else len(cache)
         x = self.embed(ids, start)
@@ -204,9 +206,11 @@ class DecoderLM(nn.Module):
     @torch.no_grad()
     def log_probs(self, ids) -> torch.Tensor:
         """(T, vocab): row t is log Pr(next token | ids[: t + 1]), from one forward pass."""
+        refuse_if_disabled("DecoderLM.log_probs")
         return F.log_softmax(self(ids)[0].float(), dim=-1)
 
     @torch.no_grad()
     def next_token_log_probs(self, ids) -> torch.Tensor:
         """(vocab,): log Pr(next token | ids)."""
+        refuse_if_disabled("DecoderLM.next_token_log_probs")
         return F.log_softmax(self(ids, last_only=True)[0, -1].float(), dim=-1)

@@ -13,6 +13,25 @@ from dataclasses import dataclass
 CATALOG_ID = re.compile(r"^E\d+-\d{2}")
 
 
+def without_hidden_tests(source: str) -> str:
+    """A test cell's source as released: its hidden-test regions removed."""
+    return re.sub(r"[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[^\n]*\n?", "", source, flags=re.S).strip()
+
+
+SELF_STUDY = re.compile(r"^[ \t]*### BEGIN SELF-STUDY FEEDBACK[^\n]*\n(.*?)^[ \t]*### END SELF-STUDY FEEDBACK[^\n]*\n?",
+                        flags=re.S | re.M)
+
+
+def as_released(source: str, graded: bool, exercise: str) -> str:
+    """A test cell's source as a release shows it. Self-study: the right/wrong feedback between
+    `### BEGIN SELF-STUDY FEEDBACK` and `### END SELF-STUDY FEEDBACK` stays (markers dropped).
+    Graded: it is replaced by a note, since trying every option against it would be an oracle."""
+    if not graded:
+        return SELF_STUDY.sub(r"\1", source)
+    note = f'print("{exercise}: answer given and well formed; it is graded after you hand it in.")\n'
+    return SELF_STUDY.sub(lambda match: note, source)
+
+
 def catalog_id(grade_id: str) -> str:
     """The exercise a cell belongs to ("E1-10-fix-test" -> "E1-10"); other ids stand for themselves."""
     match = CATALOG_ID.match(grade_id)

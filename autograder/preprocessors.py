@@ -1,28 +1,238 @@
-"""Two nbgrader preprocessors, named in nbgrader_config.py.
+"""The nbgrader preprocessors of this course, named in nbgrader_config.py.
 
-- `ExecuteSurvivingKernelDeath` (autograde): when a submission kills its kernel, the cell
-  that did it and every later code cell get an error output, so the exercises before it keep
-  their points and the rest score zero, instead of nbgrader failing the whole submission.
-- `HideHiddenTests` (feedback): a hidden test cell shows neither its source nor its output
-  in the student's feedback, only whether it passed.
+Release:
+- `ReleaseMode`: in a release for a graded course, the visible tests of value answers keep
+  only the checks that an answer is given and well formed (their right/wrong feedback,
+  between `### BEGIN SELF-STUDY FEEDBACK` and `### END SELF-STUDY FEEDBACK`, would let a
+  student try every option); in the default, self-study release the markers just go.
+
+Autograde (after `autograder.execute.LimitedExecute` has run the notebook in the sandbox):
+- `JudgeRecords`: checks the canaries, then scores every test cell by comparing what it
+  recorded with what the instructor's solution recorded (`autograder.judge`), and removes
+  the records and canaries from the notebook;
+- `SaveVerdicts`: nbgrader's SaveAutoGrades, with those scores instead of nbgrader's
+  reading of cell outputs (which the student's kernel controls).
+
+Feedback:
+- `HideHiddenTests`: a hidden test cell shows neither its source nor its output, only a summary;
+- `ScrubOutputs`: what a student gets back keeps only plain text and images, and never a
+  line of the instructor's hidden tests, solutions or mark schemes, whatever the
+  student's code printed.
 """
 
-from nbclient.exceptions import DeadKernelError
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
 from nbformat.v4 import new_output
-from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor
-from nbgrader.utils import is_grade
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, SaveAutoGrades
+from nbgrader.utils import is_grade, is_solution
+from traitlets import Bool, Unicode
+
+from autograder import canary
+from autograder.cells import as_released, catalog_id, without_hidden_tests
+from autograder.judge import CellRecords, check_reference, judge, read_records
+from arlib.grading.record import MIME
+
+GRADER = "autograder"  # marks the outputs the grader adds (instructors see them, students do not)
+HIDDEN = "BEGIN HIDDEN TESTS"
+
+
+def grader_output(text: str):
+    """An output only instructors see: `ScrubOutputs` drops it from feedback."""
+    return new_output("display_data", data={"text/plain": text.rstrip()}, metadata={GRADER: True})
+
+
+def is_test(cell) -> bool:
+    return is_grade(cell) and not is_solution(cell) and cell.cell_type == "code"
+
+
+class ReleaseMode(NbGraderPreprocessor):
+    """Self-study release: right/wrong feedback at once. Graded release: none before grading."""
+
+    graded = Bool(False, help="leave out the visible tests' self-study feedback").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        if is_grade(cell) and cell.cell_type == "code":
+            cell.source = as_released(cell.source, self.graded, catalog_id(cell.metadata.nbgrader.grade_id))
+        return cell, resources
+
+
+class JudgeRecords(NbGraderPreprocessor):
+    """Score each test cell from its records, in the grader's process (see autograder.judge)."""
+
+    plan_file = Unicode("", help="JSON written by autograder.unit: mode, expected records, canaries, flags").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        plan = json.loads(Path(self.plan_file).read_text(encoding="utf-8"))
+        meta = nb.metadata.setdefault(GRADER, {})
+        if plan["mode"] == "reference":
+            meta.update(self._reference(nb))
+        else:
+            meta.update(self._judge(nb, plan))
+        canary.remove_canaries(nb)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs = [o for o in cell.outputs if MIME not in o.get("data", {})]
+        resources["autograder_scores"] = {gid: v["score"] for gid, v in meta.get("verdicts", {}).items()}
+        return nb, resources
+
+    def _reference(self, nb) -> dict:
+        """The instructor's solution: what every test cell recorded, and what would make it untrustworthy."""
+        records, problems = {}, []
+        for cell in nb.cells:
+            if is_test(cell):
+                gid = cell.metadata.nbgrader.grade_id
+                found = read_records(cell)
+                records[gid] = found.to_json()
+                problems += check_reference(gid, found)
+                problems += [f"{gid}: the solution's test failed: {o.ename}: {o.evalue}"
+                             for o in cell.outputs if o.output_type == "error"]
+        return {"records": records, "fingerprints": canary.fingerprints(nb), "problems": problems}
+
+    def _judge(self, nb, plan) -> dict:
+        tampered = canary.tampering(nb, plan["canaries"], plan["fingerprints"])
+        verdicts = {}
+        for cell in nb.cells:
+            if not is_test(cell):
+                continue
+            gid = cell.metadata.nbgrader.grade_id
+            expected = CellRecords.from_json(plan["expected"][gid])
+            verdict = judge(expected, read_records(cell), float(cell.metadata.nbgrader.points))
+            tampered += [f"{gid}: {reason}" for reason in verdict.tampered]
+            verdicts[gid] = verdict
+            cell.outputs.append(grader_output(_summary(verdict, HIDDEN in cell.source)))
+        judged = {gid: v.to_json() for gid, v in verdicts.items()}
+        for gid, verdict in judged.items():
+            verdict["raw"] = verdict["score"]  # what the cell earned before review flags and tampering
+            if tampered or catalog_id(gid) in plan["flagged"]:
+                verdict["score"] = 0.0
+        return {"verdicts": judged, "tampered": tampered}
+
+
+def _summary(verdict, hidden: bool) -> str:
+    """What the instructor reads under a test cell in the autograded notebook."""
+    what = "hidden tests" if hidden else "this test"
+    lines = [f"[grader] {what}: {verdict.matched} of {verdict.total} recorded values right, "
+             f"{verdict.score:g} of {verdict.points:g} points"]
+    lines += [f"[grader]   {m}" for m in verdict.mistakes[:20]]
+    lines += [f"[grader]   not trusted: {t}" for t in verdict.tampered]
+    return "\n".join(lines)
+
+
+class SaveVerdicts(SaveAutoGrades):
+    """nbgrader's SaveAutoGrades, with the judged score of each test cell."""
+
+    def preprocess(self, nb, resources):
+        self._scores = resources.get("autograder_scores", {})
+        return super().preprocess(nb, resources)
+
+    def _add_score(self, cell, resources):
+        if not is_test(cell):
+            return super()._add_score(cell, resources)  # explanations: nbgrader's "no response" or manual
+        grade = self.gradebook.find_grade(cell.metadata.nbgrader.grade_id, self.notebook_id,
+                                          self.assignment_id, self.student_id)
+        grade.auto_score = self._scores.get(cell.metadata.nbgrader.grade_id, 0.0)
+        grade.needs_manual_grade = grade.manual_score is not None
+        self.gradebook.db.commit()
+
+
+# --- feedback -------------------------------------------------------------------------------
+
+class HideHiddenTests(NbGraderPreprocessor):
+    """A hidden test cell keeps neither its hidden source nor its outputs, only a summary."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if is_grade(cell) and HIDDEN in cell.source:
+            summary = hidden_test_summary(cell)
+            cell.source = without_hidden_tests(cell.source)
+            cell.outputs = [new_output("stream", name="stdout", text=summary + "\n")]
+        return cell, resources
+
+
+def hidden_test_summary(cell) -> str:
+    """What feedback says in place of a hidden test's output: how much of it passed."""
+    for output in cell.get("outputs", []):
+        if output.get("metadata", {}).get(GRADER):
+            first = output["data"]["text/plain"].splitlines()[0]
+            match = re.search(r"(\d+) of (\d+) recorded values right", first)
+            if match:
+                return f"Hidden tests ran at grading: {match[1]} of {match[2]} checks passed."
+    return "Hidden tests ran at grading."
+
+
+class ScrubOutputs(NbGraderPreprocessor):
+    """Only plain text and images reach a student, and nothing of the instructor's secrets."""
+
+    SAFE = ("text/plain", "image/png", "image/jpeg")
+    MIN_LENGTH = 24  # characters (spaces removed) a line needs to count as the instructor's own
+
+    def preprocess(self, nb, resources):
+        self._secrets = self._instructor_lines(resources)
+        return super().preprocess(nb, resources)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code":
+            cell.outputs = [self._scrubbed(o) for o in cell.outputs if not o.get("metadata", {}).get(GRADER)]
+        return cell, resources
+
+    def _scrubbed(self, output):
+        if output.output_type in ("display_data", "execute_result"):
+            output.data = {k: v for k, v in output.get("data", {}).items() if k in self.SAFE}
+            output.metadata = {}
+        text = _output_text(output)
+        squeezed = re.sub(r"\s+", "", text.encode().decode("unicode_escape", errors="ignore") + text)
+        if any(line in squeezed for line in self._secrets):
+            return new_output("stream", name="stdout",
+                              text="[output removed: it reproduced the instructor's tests or solutions]\n")
+        return output
+
+    def _instructor_lines(self, resources) -> set[str]:
+        """Lines of the hidden tests, solutions and mark schemes (spaces removed), long enough to be distinctive."""
+        info = resources.get("nbgrader", {})
+        coursedir = CourseDirectory(config=self.config)
+        path = Path(coursedir.format_path(coursedir.source_directory, ".", info.get("assignment", ""))) \
+            / f"{info.get('notebook', '')}.ipynb"
+        if not path.is_file():
+            return set()
+        lines = set()
+        for cell in nbformat.read(path, as_version=4).cells:
+            for region in re.findall(r"### BEGIN (?:HIDDEN TESTS|SOLUTION)(.*?)### END", cell.source, flags=re.S):
+                lines |= {re.sub(r"\s+", "", line) for line in region.splitlines()}
+        return {line for line in lines if len(line) >= self.MIN_LENGTH}
+
+
+def _output_text(output) -> str:
+    if output.output_type == "stream":
+        return output.get("text", "")
+    if output.output_type == "error":
+        return "\n".join([output.get("ename", ""), output.get("evalue", ""), *output.get("traceback", [])])
+    return "\n".join(str(v) for v in output.get("data", {}).values())
+
+
+# --- running (temporary: replaced by autograder.execute.LimitedExecute) ----------------------
+
+from nbclient.exceptions import DeadKernelError  # noqa: E402
+from nbgrader.preprocessors import Execute  # noqa: E402
+import os  # noqa: E402
+from traitlets import Dict  # noqa: E402
+from jupyter_core.utils import run_sync  # noqa: E402
 
 KERNEL_DIED = "KernelDied"
-# Errors whose message helps a student and gives no hidden test away.
-_SAFE_TO_SHOW = {"DelegatedToReference", "CellTimeoutError", KERNEL_DIED}
-
-
-def _error(ename: str, evalue: str):
-    return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
 class ExecuteSurvivingKernelDeath(Execute):
-    """nbgrader's Execute, except that a dead kernel zeroes the rest instead of aborting."""
+    extra_env = Dict().tag(config=True)
+
+    async def async_start_new_kernel(self, **kwargs):
+        kwargs["env"] = {**os.environ, **self.extra_env}
+        return await super().async_start_new_kernel(**kwargs)
+
+    start_new_kernel = run_sync(async_start_new_kernel)
 
     def preprocess(self, nb, resources=None, km=None):
         self._died_in_cell = None
@@ -32,38 +242,11 @@ class ExecuteSurvivingKernelDeath(Execute):
         if cell.cell_type != "code":
             return cell, resources
         if self._died_in_cell is not None:
-            cell.outputs = [_error(KERNEL_DIED, f"not run: the kernel died in cell {self._died_in_cell}")]
+            cell.outputs = [new_output("error", ename=KERNEL_DIED, evalue=f"not run: the kernel died in cell {self._died_in_cell}", traceback=[])]
             return cell, resources
         try:
             return super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             self._died_in_cell = index
-            self.log.warning("The kernel died in cell %d; later cells score zero", index)
-            cell.outputs.append(_error(KERNEL_DIED, f"the kernel died while running cell {index}"))
+            cell.outputs.append(new_output("error", ename=KERNEL_DIED, evalue=f"the kernel died while running cell {index}", traceback=[]))
             return cell, resources
-
-
-def hidden_test_summary(cell) -> str:
-    """What feedback says in place of a hidden test's output."""
-    errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
-    stderr = any(o.output_type == "stream" and o.name == "stderr" for o in cell.get("outputs", []))
-    if errors:
-        e = errors[-1]
-        detail = f"{e.ename}: {e.evalue}" if e.ename in _SAFE_TO_SHOW else e.ename
-        return f"Hidden tests ran at grading and did not pass ({detail})."
-    if stderr:
-        return "Hidden tests ran at grading and wrote to stderr, which scores zero."
-    if any(o.output_type == "execute_result" for o in cell.get("outputs", [])):
-        return "Hidden tests ran at grading; partial credit is the score shown for this cell."
-    return "Hidden tests ran at grading and passed."
-
-
-class HideHiddenTests(NbGraderPreprocessor):
-    """Strip hidden test regions from the source and replace their outputs by a summary."""
-
-    def preprocess_cell(self, cell, resources, index):
-        if is_grade(cell) and "BEGIN HIDDEN TESTS" in cell.source:
-            summary = hidden_test_summary(cell)
-            ClearHiddenTests(parent=self)._remove_hidden_test_region(cell)
-            cell.outputs = [new_output("stream", name="stdout", text=summary + "\n")]
-        return cell, resources

@@ -13,11 +13,14 @@ from pathlib import Path
 from autograder.workspace import Course, Workspace
 
 
-def render(course: Course, dest: Path, assignments: list[str] | None = None) -> list[str]:
-    """Generate the release of `assignments` (default: all) into `dest/<assignment>/`."""
+def render(course: Course, dest: Path, assignments: list[str] | None = None, graded: bool = False) -> list[str]:
+    """Generate the release of `assignments` (default: all) into `dest/<assignment>/`.
+
+    `graded`: for a course that grades the work, visible tests of value answers check only
+    that an answer is given and well formed (their self-study feedback would be an oracle)."""
     assignments = course.assignments() if assignments is None else assignments
     with tempfile.TemporaryDirectory(prefix="autograder-release-") as scratch:
-        workspace = Workspace(Path(scratch), course)
+        workspace = Workspace(Path(scratch), course, graded_release=graded)
         for assignment in assignments:
             released = workspace.prepare(assignment)
             target = Path(dest) / assignment
@@ -27,13 +30,16 @@ def render(course: Course, dest: Path, assignments: list[str] | None = None) -> 
     return assignments
 
 
-def release(course: Course = Course()) -> tuple[list[str], list[str]]:
-    """Regenerate `course.release` from `course.source`; return (released, removed) assignments.
+def release(course: Course = Course(), only: list[str] | None = None, graded: bool = False,
+            dest: Path | None = None) -> tuple[list[str], list[str]]:
+    """Regenerate the release (`course.release`, or `dest`) from `course.source`; return
+    (released, removed) assignments.
 
     A release folder whose source is gone is removed: course/ is generated, never edited."""
-    released = render(course, course.release)
+    dest = Path(dest or course.release)
+    released = render(course, dest, only, graded)
     removed = []
-    for folder in sorted(course.release.iterdir()) if course.release.is_dir() else []:
+    for folder in sorted(dest.iterdir()) if dest.is_dir() and not only else []:
         if folder.is_dir() and folder.name not in released and any(folder.glob("*.ipynb")):
             shutil.rmtree(folder)
             removed.append(folder.name)

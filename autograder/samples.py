@@ -138,8 +138,9 @@ class Assignment:
         cell = self._cell(nb, target.grade_id)
         cell.source += "\nimport os\nos._exit(1)  # kills the kernel\n"
         later_tests = [c for c in self.cells if c.kind == "test" and c.index > target.index]
+        # os._exit is also flagged by the static check: the status says so first.
         return self.sample("kernel-dies", f"the answer of {target.grade_id} kills the kernel", nb,
-                           self.expected_without(later_tests), "kernel died", ["kernel died"])
+                           self.expected_without(later_tests), "needs review", ["kernel died", "os._exit"])
 
     def deleted_test(self):
         target = self.value_answer()

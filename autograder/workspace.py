@@ -1,9 +1,11 @@
-"""Where things are: the course's folders, and nbgrader workspaces to release and grade in.
+"""Where things are: the course's folders, and the nbgrader course roots we grade in.
 
-A `Workspace` is an nbgrader course root of its own: `source/` (a copy of the assignments
-being graded), `release/`, `submitted/`, `autograded/`, `feedback/`, `gradebook.db` and
-`grades.csv`. nbgrader builds its path patterns from the course root, so everything it
-touches lives below that root; `course/` is written only by `release`.
+A `Workspace` is an nbgrader course root: `source/` (a copy of the assignments being
+graded), `release/`, `submitted/`, `autograded/`, `feedback/` and `gradebook.db`, plus our
+own `grades.csv`, `results/` and `report.html`. nbgrader builds its path patterns from the
+course root, so everything it touches lives below that root; `course/` is written only by
+`release`. Each submission is graded in a private temporary root of its own
+(`autograder.unit`); the class's root only receives the results.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbgrader
 import nbgrader.api
-from alembic.config import Config as AlembicConfig
-from alembic.script import ScriptDirectory
 from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
@@ -51,22 +52,11 @@ class Course:
                              f"expected one of {', '.join(assignments) or '(none)'}")
 
 
-@functools.cache
-def _alembic_head() -> str:
-    """The gradebook schema version nbgrader stamps into every new gradebook.
+def nbgrader_config(root: Path, settings=None, plan_file: Path | None = None, mode: str | None = None) -> Config:
+    """The course's nbgrader_config.py with every folder moved below `root`.
 
-    nbgrader asks for it by running the `alembic` command in a subprocess, which takes
-    seconds per new gradebook and fails when alembic is not on PATH; alembic's Python API
-    gives the same answer at once."""
-    with nbgrader.api._temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
-        return ScriptDirectory.from_config(AlembicConfig(ini)).get_current_head()
-
-
-nbgrader.api.get_alembic_version = _alembic_head
-
-
-def nbgrader_config(root: Path, cell_timeout: int | None = None) -> Config:
-    """The course's nbgrader_config.py with every folder moved below `root`."""
+    `settings` (autograder.unit.Settings) set the cell timeout and the sandbox; `plan_file`
+    and `mode` ("reference" or "student") tell the grading preprocessors what to compare."""
     config = PyFileConfigLoader(CONFIG_FILE.name, path=str(CONFIG_FILE.parent)).load_config()
     folders = config.CourseDirectory
     folders.root = str(root)
@@ -75,11 +65,41 @@ def nbgrader_config(root: Path, cell_timeout: int | None = None) -> Config:
     folders.submitted_directory = "submitted"
     folders.autograded_directory = "autograded"
     folders.feedback_directory = "feedback"
-    folders.db_url = f"sqlite:///{root / 'gradebook.db'}"
-    if cell_timeout is not None:
-        config.Execute.timeout = int(cell_timeout)
+    folders.db_url = f"sqlite:///{Path(root) / 'gradebook.db'}"
+    if settings is not None and settings.cell_timeout is not None:
+        config.Execute.timeout = int(settings.cell_timeout)
+    if plan_file is not None:
+        config.JudgeRecords.plan_file = str(plan_file)
+    if mode is not None:
+        config.Execute.extra_env = {"ARLIB_RECORD": mode}
     config.NbGraderAPI.log_level = logging.ERROR  # nbgrader's log comes back in each result instead
     return config
+
+
+def quiet_api(config: Config) -> NbGraderAPI:
+    """nbgrader's Python API for the course root of `config`, logging errors only."""
+    _stamp_gradebooks_in_process()
+    api = NbGraderAPI(CourseDirectory(config=config), config=config)
+    api.log.setLevel(logging.ERROR)
+    for handler in api.log.handlers:
+        handler.setLevel(logging.ERROR)
+    return api
+
+
+@functools.cache
+def _stamp_gradebooks_in_process():
+    """Workaround, nbgrader 0.9.6 only: every new gradebook asks the `alembic` command for the
+    schema version in a subprocess, which costs 2-4 s per gradebook and fails outright when
+    the alembic script is not on PATH (a virtual environment used without activating it).
+    Alembic's Python API gives the same answer at once. Other versions are left alone."""
+    if nbgrader.__version__ != "0.9.6":
+        return
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    with nbgrader.api._temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
+        head = ScriptDirectory.from_config(AlembicConfig(ini)).get_current_head()
+    nbgrader.api.get_alembic_version = lambda: head
 
 
 @dataclass
@@ -88,16 +108,16 @@ class Workspace:
 
     root: Path
     course: Course = field(default_factory=Course)
-    cell_timeout: int | None = None
+    graded_release: bool = False  # releases made here leave out the visible tests' self-study feedback
 
     def __post_init__(self):
         self.root = Path(self.root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
-        self.config = nbgrader_config(self.root, self.cell_timeout)
-        self.api = NbGraderAPI(CourseDirectory(config=self.config), config=self.config)
-        _quiet(self.api.log)
+        self.config = nbgrader_config(self.root)
+        self.config.ReleaseMode.graded = self.graded_release
+        self.api = quiet_api(self.config)
 
-    def prepare(self, assignment: str):
+    def prepare(self, assignment: str) -> Path:
         """Copy the assignment's source in and generate its release, which also records its
         cells, points and checksums in the gradebook (autograde needs them)."""
         self.course.check_assignment(assignment)
@@ -115,10 +135,3 @@ class Workspace:
         """This workspace's nbgrader gradebook, to use in a `with` block."""
         folders = self.config.CourseDirectory
         return Gradebook(folders.db_url, folders.course_id)
-
-
-def _quiet(log: logging.Logger):
-    """nbgrader logs every step to stderr; keep errors only (results carry the full log)."""
-    log.setLevel(logging.ERROR)
-    for handler in log.handlers:
-        handler.setLevel(logging.ERROR)

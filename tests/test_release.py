@@ -38,29 +38,24 @@ def test_grade_ids_are_unique(path):
     assert not duplicates, f"{path.name}: grade_id used more than once: {duplicates}"
 
 
-CREDIT_POINTS_ARG = {"order_credit": 2, "share_credit": 1, "partial_credit": 1}  # position of `points`
-
-
-def _credit_calls(source):
-    """(function, points literal) of every grading.*_credit call whose points are a literal."""
-    clean = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
-    for node in ast.walk(ast.parse(clean)):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in CREDIT_POINTS_ARG:
-            name = getattr(node.func, "attr", getattr(node.func, "id", ""))
-            position = CREDIT_POINTS_ARG[name]
-            arg = node.args[position] if len(node.args) > position else next(
-                (k.value for k in node.keywords if k.arg == "points"), None)
-            if isinstance(arg, ast.Constant) and isinstance(arg.value, (int, float)):
-                yield name, arg.value
-
-
 @pytest.mark.parametrize("path", _sources())
-def test_partial_credit_never_exceeds_a_cells_points(path):
-    """nbgrader fails the whole notebook when a test cell's result exceeds its points."""
-    too_much = [f"{c.grade_id}: {name}(..., {points}) but the cell has {c.points:g} points"
-                for c in nbgrader_cells(nbformat.read(path, as_version=4)) if c.kind == "test"
-                for name, points in _credit_calls(c.source) if points > c.points]
-    assert not too_much, "; ".join(too_much)
+def test_every_test_cell_records_what_it_checks(path):
+    """The grader scores a test cell only from its records (autograder/judge.py)."""
+    silent = [c.grade_id for c in nbgrader_cells(nbformat.read(path, as_version=4))
+              if c.kind == "test" and "grading.record" not in c.source]
+    assert not silent, f"{path.name}: test cells that record nothing (grading.record / record_call): {silent}"
+
+
+@pytest.mark.parametrize("path", [p for p in _sources() if "fixture" not in p.id])
+def test_unanswered_exercises_do_not_stop_run_all(path):
+    """JupyterLab's Run All goes on past a cell tagged raises-exception; answer and test cells
+    raise until the student has answered."""
+    nb = nbformat.read(path, as_version=4)
+    untagged = [c.metadata.nbgrader.grade_id for c in nb.cells
+                if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                and (c.metadata.nbgrader.get("solution") or c.metadata.nbgrader.get("grade"))
+                and "raises-exception" not in c.metadata.get("tags", [])]
+    assert not untagged, f"{path.name}: answer or test cells without the tag raises-exception: {untagged}"
 
 
 NO_REFERENCE = "arlib has no reference for this"
@@ -68,15 +63,16 @@ NO_REFERENCE = "arlib has no reference for this"
 
 @pytest.mark.parametrize("path", _sources())
 def test_hidden_tests_of_code_exercises_switch_the_reference_off(path):
-    """A code exercise's hidden tests run the student's code inside grading.reference_disabled,
-    unless they say in a comment that arlib has no reference for what the exercise asks."""
+    """A code exercise's hidden tests run the student's code with arlib's reference switched off
+    (record_call(..., disable=...)), unless they say in a comment that arlib has no reference
+    for what the exercise asks."""
     cells = nbgrader_cells(nbformat.read(path, as_version=4))
     code_exercises = {c.exercise for c in cells if c.kind == "answer" and "def " in c.source}
     hidden = [c for c in cells if c.kind == "test" and c.hidden and c.exercise in code_exercises]
-    settled = {c.exercise for c in hidden if "reference_disabled" in c.source or NO_REFERENCE in c.source}
+    settled = {c.exercise for c in hidden if "disable=" in c.source or NO_REFERENCE in c.source}
     unguarded = sorted(code_exercises - settled)
-    assert not unguarded, (f"{path.name}: no hidden test of {unguarded} runs inside grading.reference_disabled "
-                           f"(or says '# {NO_REFERENCE}')")
+    assert not unguarded, (f"{path.name}: no hidden test of {unguarded} runs the student's code with "
+                           f"record_call(..., disable=...) (or says '# {NO_REFERENCE}')")
 
 
 def test_catalog_copy_matches_the_course_catalog():
@@ -113,8 +109,18 @@ def test_release_clears_solutions_hidden_tests_and_outputs(fixture_release):
     nb = nbformat.read(fixture_release / "00-fixture" / "00-fixture.ipynb", as_version=4)
     text = "\n".join(c.source for c in nb.cells)
     assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text and "Mark scheme" not in text
-    assert 'answer_e0_02 = 0.2 * 0.6' not in text and "raise NotImplementedError" in text
+    assert 'answer_e0_02 = 0.2 * 0.6' not in text and "raise NoAnswerYet()" in text
+    assert "SELF-STUDY" not in text and "check_digest" in text  # self-study: right/wrong at once
     assert all(not c.get("outputs") for c in nb.cells)
+
+
+def test_a_graded_release_gives_no_right_or_wrong_before_grading(tmp_path):
+    release.render(FIXTURES, tmp_path, graded=True)
+    nb = nbformat.read(tmp_path / "00-fixture" / "00-fixture.ipynb", as_version=4)
+    tests = {c.grade_id: c.source for c in nbgrader_cells(nb) if c.kind == "test"}
+    assert all("check_digest" not in source and "SELF-STUDY" not in source for source in tests.values())
+    assert "E0-01: answer given and well formed; it is graded after you hand it in." in tests["E0-01-test"]
+    assert "check_answered" in tests["E0-01-test"] and "grading.record" in tests["E0-01-test"]
 
 
 def test_release_is_deterministic(fixture_release, tmp_path):

@@ -1,0 +1,55 @@
+"""Partial credit arithmetic, shared by the notebooks (to show a student how much is right)
+and by the grader (which decides the points)."""
+
+from __future__ import annotations
+
+
+def clip_share(share: float) -> float:
+    """A share of the points, clipped to 0..1."""
+    return min(max(float(share), 0.0), 1.0)
+
+
+def partial_credit(share: float, points: float) -> float:
+    """`share` (0..1) of `points`, rounded to 3 decimals."""
+    if not 0 <= points:
+        raise ValueError(f"points must be >= 0, got {points}")
+    return round(points * clip_share(share), 3)
+
+
+def order_share(answer, correct) -> float:
+    """How right an ordering is: the better of the share of steps in their right place and the
+    share of the right neighbouring pairs (0 if it is not a permutation of the steps)."""
+    answer, correct = [_fold(a) for a in answer], [_fold(c) for c in correct]
+    if sorted(answer) != sorted(correct):
+        return 0.0
+    return max(_placed(answer, correct) / len(correct), _adjacent(answer, correct) / max(len(correct) - 1, 1))
+
+
+def order_summary(answer, correct) -> str:
+    """'3 of 6 steps in the right place; 2 of 5 neighbouring pairs right.' for a student."""
+    if not isinstance(answer, (list, tuple)):
+        return f"Your order should be a list of the {len(correct)} step letters, not {type(answer).__name__}."
+    answer, correct = [_fold(a) for a in answer], [_fold(c) for c in correct]
+    if sorted(answer) != sorted(correct):
+        return f"Your order should use each of the {len(correct)} letters exactly once."
+    return (f"{_placed(answer, correct)} of {len(correct)} steps in the right place; "
+            f"{_adjacent(answer, correct)} of {len(correct) - 1} neighbouring pairs right.")
+
+
+def _placed(answer, correct) -> int:
+    return sum(a == c for a, c in zip(answer, correct))
+
+
+def _adjacent(answer, correct) -> int:
+    pairs = set(zip(correct, correct[1:]))
+    return sum(p in pairs for p in zip(answer, answer[1:]))
+
+
+def _fold(step) -> str:
+    return " ".join(str(step).strip().lower().split())
+
+
+def share_summary(results: list[bool], labels: list[str]) -> str:
+    """'5 of 8 right. Look again at: statement 2, statement 7.' for a student."""
+    wrong = [label for label, ok in zip(labels, results) if not ok]
+    return f"{sum(map(bool, results))} of {len(results)} right." + (f" Look again at: {', '.join(wrong)}." if wrong else "")
