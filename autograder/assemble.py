@@ -61,26 +61,27 @@ def assemble(source, release, submitted) -> Assembled:
 
 
 def _sort_cells(cells, answers, instructor):
-    """(the graded copy of each answer cell, the extra cells by the instructor cell they follow, notes)."""
+    """(the graded copy of each answer cell, the extra cells by the instructor cell they follow, notes).
+
+    When an answer cell appears more than once (a copy-paste), the last copy is the answer and
+    the others run, where they were, as extra cells."""
+    last = {grade_id(cell): index for index, cell in enumerate(cells)
+            if grade_id(cell) in answers and cell.get("cell_type") == instructor[grade_id(cell)].cell_type}
     chosen, extras, notes, anchor = {}, {}, [], None
-    seen_twice = set()
-    for cell in cells:
+    for index, cell in enumerate(cells):
         gid = grade_id(cell)
-        if gid in answers and cell.get("cell_type") == instructor[gid].cell_type:
-            if gid in chosen:  # a copy-paste: the last copy is the answer, the earlier one runs as an extra cell
-                seen_twice.add(gid)
-                extras.setdefault(anchor, []).append(_extra(chosen[gid]))
-            chosen[gid] = cell
-            anchor = gid
-        elif gid in instructor:
+        if last.get(gid) == index:
+            chosen[gid], anchor = cell, gid
+        elif gid in instructor and gid not in last:
             anchor = gid  # the instructor's own cell: the release's copy is used
         elif cell.get("cell_type") in ("code", "markdown"):
-            if gid:
+            if gid in last:
+                notes.append(f"answer cell {gid} appears more than once: the last copy was graded, "
+                             "the others ran as extra cells")
+            elif gid and gid not in instructor:
                 notes.append(f"a cell with grade_id {gid!r}, which the assignment does not have, ran as an extra cell")
             extras.setdefault(anchor, []).append(_extra(cell))
-    notes += [f"answer cell {gid} appears more than once: the last copy was graded, the others ran as extra cells"
-              for gid in sorted(seen_twice)]
-    return chosen, extras, notes
+    return chosen, extras, sorted(set(notes), key=notes.index)
 
 
 def _extra(cell):

@@ -22,17 +22,16 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from autograder import results
+from autograder import report, results
 from autograder.cells import autograded_points
-from autograder.submissions import Submission, collect
-
-try:  # TEMPORARY until the hardened autograder/submissions.py lands
-    from autograder.submissions import read_submission
-except ImportError:
-    def read_submission(path):
-        return Path(path).read_bytes()
+from autograder.submissions import Submission, collect, read_submission
+from autograder.sandbox import Limits
 from autograder.unit import REFERENCE_STUDENT, Job, Settings, UnitResult, grade_unit, prepare_template
 from autograder.workspace import Workspace
+
+
+class SolutionProblem(Exception):
+    """The instructor's solution fails its own tests: grading students against it would be wrong."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,16 @@ class Options:
     scheduler: str | None = None  # a Dask scheduler's address: grade on that cluster instead
     force: bool = False  # regrade notebooks already graded from the same file
     progress: bool = True
+    overrides: dict | None = None  # (student, assignment) -> {"cell_timeout": .., Limits field: ..} for that notebook
+
+    def settings_for(self, student: str, assignment: str) -> Settings:
+        """The settings of one notebook: the batch's, with its own overrides (samples use them)."""
+        changes = dict((self.overrides or {}).get((student, assignment), {}))
+        if not changes:
+            return self.settings
+        timeout = changes.pop("cell_timeout", self.settings.cell_timeout)
+        limits = dataclasses.replace(self.settings.limits or Limits(), **changes)
+        return dataclasses.replace(self.settings, cell_timeout=timeout, limits=limits)
 
 
 def grade_folder(folder: Path, workspace: Workspace, assignment: str | None = None,
@@ -71,13 +80,14 @@ def grade_submissions(submissions: list[Submission], workspace: Workspace,
                 _save(workspace, problem, data, template)
                 progress.update()
             else:
-                job = Job(s.student, template, data, options.settings)
+                job = Job(s.student, template, data, options.settings_for(s.student, s.assignment))
                 futures[pool.submit(grade_unit, job)] = (s, data, template)
         for future in as_completed(futures):
             s, data, template = futures[future]
             _save(workspace, _result_of(future, s), data, template)
             progress.update()
         progress.close()
+    report.write_report(workspace)  # grading/report.html: the class report, for the instructor
     graded = {(s.student, s.assignment, s.notebook) for s in submissions}
     return [row for row in results.rows(workspace) if (row.student, row.assignment, row.notebook) in graded]
 
@@ -130,21 +140,19 @@ def reference_runs(pool: Executor, workspace: Workspace, notebooks, settings: Se
         problems = (result.reference or {}).get("problems", []) if result.reference else [
             f"the solution could not be run: {'; '.join(result.notes) or result.status}"]
         if problems:
-            raise RuntimeError(f"{key[0]}/{key[1]}: the instructor's solution does not pass its own tests, so nothing "
-                               "was graded:\n  " + "\n  ".join(problems))
+            raise SolutionProblem(f"{key[0]}/{key[1]}: the instructor's solution does not pass its own tests, so nothing "
+                                  "was graded:\n  " + "\n  ".join(problems))
         templates[key] = dataclasses.replace(templates[key], reference=result.reference)
     return templates
 
 
 def _read(s: Submission) -> tuple[bytes | None, UnitResult | None]:
     """The submitted bytes, or the result of a notebook that cannot be graded at all."""
-    if getattr(s, "problem", None) or s.path is None:
-        problem = getattr(s, "problem", None) or "missing"
-        notes = list(getattr(s, "notes", [])) or ["no notebook handed in"]
-        return None, UnitResult(s.student, s.assignment, s.notebook, problem, notes)
+    if s.problem:
+        return None, UnitResult(s.student, s.assignment, s.notebook, s.problem, s.notes)
     data = read_submission(s.path)
     if isinstance(data, str):
-        return None, UnitResult(s.student, s.assignment, s.notebook, "corrupt", [*getattr(s, "notes", []), data])
+        return None, UnitResult(s.student, s.assignment, s.notebook, "corrupt", [*s.notes, data])
     return data, None
 
 
@@ -154,7 +162,7 @@ def _result_of(future, s: Submission) -> UnitResult:
     except Exception as error:  # a worker lost (killed, out of memory): this notebook's row only
         result = UnitResult(s.student, s.assignment, s.notebook, "failed",
                             [f"the grader could not grade this notebook: {type(error).__name__}: {error}"])
-    result.notes = [*getattr(s, "notes", []), *result.notes]
+    result.notes = [*s.notes, *result.notes]
     return result
 
 
@@ -169,7 +177,7 @@ def _already_graded(workspace: Workspace, s: Submission, template) -> bool:
     stored = results.load(workspace, s.assignment, s.student, s.notebook)
     if stored is None or stored["status"] == "failed" or stored.get("assignment_version") != template.version:
         return False
-    data = None if getattr(s, "problem", None) or s.path is None else read_submission(s.path)
+    data = None if s.problem else read_submission(s.path)
     if not isinstance(data, bytes):
         return stored["sha256"] is None
     return stored["sha256"] == hashlib.sha256(data).hexdigest()

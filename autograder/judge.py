@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 from arlib.grading.credit import order_share
-from arlib.grading.record import MIME
+from arlib.grading.recording import MIME
 
 
 @dataclass
@@ -101,7 +101,7 @@ def credit_for(value, want: dict) -> tuple[float, str | None]:
 
 
 def compare(got, expected, tol: float | None = None, rtol: float | None = None, at: str = "") -> str | None:
-    """None if `got` matches `expected` (canonical values, see arlib.grading.record.canonical),
+    """None if `got` matches `expected` (canonical values, see arlib.grading.recording.canonical),
     else a short description of the first difference."""
     got, expected = _plain(got), _plain(expected)
     where = f" at {at}" if at else ""
@@ -112,7 +112,7 @@ def compare(got, expected, tol: float | None = None, rtol: float | None = None, 
     if _is_number(expected):
         if not _is_number(got):
             return f"expected a number{where}, got {describe(got)}"
-        return None if _close(float(got), float(expected), tol, rtol) else f"{_show(got)}{where}, expected {_show(expected)}"
+        return None if _close(_float(got), _float(expected), tol, rtol) else f"{_show(got)}{where}, expected {_show(expected)}"
     if isinstance(expected, list):
         if not isinstance(got, list):
             return f"expected a sequence{where}, got {describe(got)}"
@@ -123,8 +123,6 @@ def compare(got, expected, tol: float | None = None, rtol: float | None = None, 
             if difference:
                 return difference
         return None
-    if isinstance(expected, dict) and "float" in expected:  # nan or inf
-        return None if got == expected else f"{describe(got)}{where}, expected {expected['float']}"
     if isinstance(expected, dict) and "dict" in expected:
         if not (isinstance(got, dict) and "dict" in got):
             return f"expected a dict{where}, got {describe(got)}"
@@ -143,10 +141,15 @@ def _is_number(value) -> bool:
     return type(value) in (int, float) or (isinstance(value, dict) and "float" in value)
 
 
+def _float(value) -> float:
+    """A recorded number as a float ({"float": "nan"} is how a record writes nan and inf)."""
+    return float(value["float"]) if isinstance(value, dict) else float(value)
+
+
 def _close(got: float, expected: float, tol, rtol) -> bool:
     if math.isnan(got) or math.isnan(expected):
         return math.isnan(got) and math.isnan(expected)
-    if not tol and not rtol:
+    if not tol and not rtol or math.isinf(expected):
         return got == expected
     return abs(got - expected) <= (tol or 0.0) + (rtol or 0.0) * abs(expected)
 

@@ -36,7 +36,7 @@ from traitlets import Bool, Unicode
 from autograder import canary
 from autograder.cells import as_released, catalog_id, without_hidden_tests
 from autograder.judge import CellRecords, check_reference, judge, read_records
-from arlib.grading.record import MIME
+from arlib.grading.recording import MIME
 
 GRADER = "autograder"  # marks the outputs the grader adds (instructors see them, students do not)
 HIDDEN = "BEGIN HIDDEN TESTS"

@@ -5,9 +5,11 @@ Two sources:
   replacements applied to the release filled with the solutions, and the expected
   autograded points of the catalog ids they change (ids left out get full marks);
 - generic, made here for any assignment: the solution notebook itself, the blank release,
-  and broken ones (a corrupt file, a missing notebook, an infinite loop, a kernel killed
-  mid-notebook, a test cell deleted or edited by the student). Their expected scores
-  follow from the notebook's own cells and points.
+  broken ones (a corrupt file, a missing notebook, an infinite loop, a kernel killed
+  mid-notebook, a test cell deleted or edited by the student) and hostile ones (`ATTACKS`:
+  a blank notebook whose first answer cell hooks the kernel, patches the checks, reads the
+  answers, harms the grader or floods a limit). Their expected scores follow from the
+  notebook's own cells and points: a hostile blank notebook must still score zero.
 """
 
 from __future__ import annotations
@@ -25,6 +27,81 @@ from autograder.workspace import Course
 GOOD = ("solution", "blank")
 BROKEN = ("corrupt", "missing", "infinite-loop", "kernel-dies", "deleted-test", "edited-test")
 
+@dataclass(frozen=True)
+class Attack:
+    """A hostile submission: code a student puts first in the first answer cell of the blank
+    release (in every answer cell if `everywhere`). It must score zero, with `status`."""
+
+    about: str
+    code: str
+    status: str
+    note: str  # a substring of the grader's notes
+    limits: dict | None = None  # tighter limits for this notebook, so the sample stays quick
+    everywhere: bool = False
+
+
+ATTACKS = {
+    "hook-input-transformer": Attack(
+        "an IPython input transformer that turns every later cell into `pass`",
+        'get_ipython().input_transformers_post.append(lambda lines: ["pass\\n"])',
+        "tampered", "cells are being rewritten or swallowed"),
+    "hook-ast-transformer": Attack(
+        "an AST transformer that empties every later cell",
+        "import ast\nclass Empty(ast.NodeTransformer):\n    def visit_Module(self, node):\n"
+        "        return ast.Module(body=[ast.Pass()], type_ignores=[])\nget_ipython().ast_transformers.append(Empty())",
+        "tampered", "tampered"),
+    "hook-run-cell": Attack(
+        "a replaced run_cell that runs `pass` instead of each later cell",
+        "shell = get_ipython()\nrun = shell.run_cell\n"
+        "shell.run_cell = lambda cell, *args, **kwargs: run('pass', *args, **kwargs)\n"
+        "shell.should_run_async = lambda *args, **kwargs: False",
+        "tampered", "tampered"),
+    "hook-exception-handler": Attack(
+        "a custom exception handler that hides every failing check",
+        "get_ipython().set_custom_exc((Exception,), lambda *args, **kwargs: None)", "tampered", "exception handlers"),
+    "hook-post-run": Attack(
+        "a post-run callback, as used to clear a failed cell's error",
+        "get_ipython().events.register('post_run_cell', lambda result: None)", "tampered", "events"),
+    "hook-display-formatter": Attack(
+        "a display formatter that shows every float as 4 (a partial-credit number)",
+        "get_ipython().display_formatter.formatters['text/plain'].for_type("
+        "float, lambda value, printer, cycle: printer.text('4'))", "tampered", "formatters"),
+    "hook-trace": Attack(
+        "sys.settrace, as used to rewrite what partial credit returns",
+        "import sys\nsys.settrace(lambda frame, event, arg: None)", "tampered", "tracing"),
+    "patched-checks": Attack(
+        "arlib.grading's checks and torch/math/numpy comparisons patched to always pass",
+        "import math, numpy, torch\nfrom arlib import grading\n"
+        "grading.check_digest = grading.check_answered = grading.check_number = lambda *a, **k: None\n"
+        "grading.check_sequence = grading.check_close = grading.check_equal = lambda *a, **k: None\n"
+        "torch.allclose = math.isclose = numpy.allclose = lambda *a, **k: True", "needs review", "needs review"),
+    "reads-answers": Attack(
+        "reads and prints the instructor's solutions, the grading folder's notebooks and gradebook, /etc/passwd",
+        "import glob\nfor pattern in ['/work/*/solutions/*/*.ipynb', '../../../source/*/*.ipynb', '../../../gradebook.db',\n"
+        "                '/etc/passwd', '/root/*']:\n    for path in glob.glob(pattern)[:3]:\n"
+        "        print(path, open(path, errors='replace').read()[:20000])", "needs review", "needs review"),
+    "prints-hidden-tests": Attack(
+        "prints every cell the kernel was given (In), hidden tests included, at exit and now",
+        "import atexit\natexit.register(lambda: print(In))\nprint(In)", "needs review", "needs review"),
+    "kills-grader": Attack(
+        "kills its parent process, as used to end a batch with no grades.csv for anyone",
+        "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", "needs review", "needs review"),
+    "leaves-a-daemon": Attack(
+        "starts a detached process, as used to rewrite grades.csv after the run",
+        "import subprocess\nsubprocess.Popen(['sleep', '600'], start_new_session=True)", "needs review", "needs review"),
+    "floods-output": Attack("prints one 300 MiB line", "print('x' * (300 * 2**20))", "over a limit", "output"),
+    "floods-memory": Attack("allocates more memory than the limit",
+                            "import torch\nhog = torch.ones(3 * 2**30, dtype=torch.uint8)", "over a limit", "memory",
+                            {"memory_mb": 2048}),
+    # Writing files is flagged for review as well; the sandbox's disk limit holds anyway.
+    "floods-disk": Attack("writes a 1 GiB file next to its notebook",
+                          "import torch\ntorch.save(torch.zeros(2**28), 'big.pt')", "needs review", "MB of files",
+                          {"scratch_mb": 64}),
+    "slow-cells": Attack("cells that each stay under the per-cell limit but add up",
+                         "import time\ntime.sleep(3)", "timed out", "notebook",
+                         {"notebook_seconds": 8, "cell_timeout": 5}, everywhere=True),
+}
+
 
 @dataclass
 class Sample:
@@ -38,6 +115,7 @@ class Sample:
     expected: dict[str, float]  # catalog id -> autograded points, every autograded id
     expected_status: str = "graded"
     expected_notes: list[str] = field(default_factory=list)  # substrings the grading notes must contain
+    limits: dict | None = None  # settings for this notebook only: Limits fields and cell_timeout
 
     def write(self, folder: Path):
         """Hand the sample in as `folder/<name>/<notebook>.ipynb` (a folder per student)."""
@@ -65,9 +143,9 @@ class Assignment:
         self.cells = nbgrader_cells(self.source)
         self.full = autograded_points(self.source)
 
-    def sample(self, name, about, notebook, expected=None, status="graded", notes=()):
+    def sample(self, name, about, notebook, expected=None, status="graded", notes=(), limits=None):
         return Sample(name, self.name, self.notebook_name, about, notebook,
-                      self.full if expected is None else expected, status, list(notes))
+                      self.full if expected is None else expected, status, list(notes), limits)
 
     # --- building notebooks -----------------------------------------------------------------
 
@@ -130,7 +208,7 @@ class Assignment:
         cell = self._cell(nb, target.grade_id)
         cell.source = "while True:  # never ends: the cell is stopped at the time limit\n    pass\n" + cell.source
         return self.sample("infinite-loop", f"an endless loop before the answer of {target.grade_id}", nb,
-                           self.expected_without(tests_of(target, self.cells)), "timed out", ["time limit"])
+                           self.expected_without(tests_of(target, self.cells)), "timed out", ["was interrupted"])
 
     def kernel_dies(self):
         target = [c for c in self.cells if c.kind == "answer"][-1]
@@ -160,20 +238,32 @@ class Assignment:
         return self.sample("edited-test", f"{target.grade_id} left blank and its test cells edited to pass", nb,
                            self.expected_without(tests), "graded", [f"{t.grade_id} was edited" for t in tests])
 
+    def attack(self, name: str) -> Sample:
+        attack = ATTACKS[name]
+        nb = self.filled({c.grade_id: self._cell(self.release, c.grade_id).source
+                          for c in self.cells if c.kind in ("answer", "manual")})
+        targets = [c for c in self.cells if c.kind == "answer"]
+        for target in targets if attack.everywhere else [self.value_answer()]:
+            cell = self._cell(nb, target.grade_id)
+            cell.source = attack.code + "\n" + cell.source
+        return self.sample(name, attack.about, nb, {e: 0.0 for e in self.full}, attack.status, [attack.note],
+                           attack.limits)
+
     def hand_made(self) -> list[Sample]:
         path = self.course.samples / f"{self.name}.json"
         if not path.exists():
             return []
         samples = []
         for name, spec in json.loads(path.read_text(encoding="utf-8")).items():
-            if name in GOOD + BROKEN:
+            if name in GOOD + BROKEN + tuple(ATTACKS):
                 raise ValueError(f"{path}: the sample name {name!r} is taken by a generic sample")
             unknown = sorted(set(spec.get("expected", {})) - set(self.full))
             if unknown:
                 raise ValueError(f"{path}, sample {name!r}: {', '.join(unknown)} have no autograded cells; "
                                  f"expected ids among {', '.join(self.full)}")
             expected = {**self.full, **{k: float(v) for k, v in spec.get("expected", {}).items()}}
-            samples.append(self.sample(name, spec.get("about", ""), self.filled(spec.get("cells", {})), expected))
+            samples.append(self.sample(name, spec.get("about", ""), self.filled(spec.get("cells", {})), expected,
+                                       spec.get("status", "graded"), spec.get("notes", []), spec.get("limits")))
         return samples
 
 
@@ -189,9 +279,11 @@ def _solution_text(source: str) -> str:
 
 
 def samples_for(course: Course, assignment: str, release: Path, broken: bool = False) -> list[Sample]:
-    """The solution, the blank release, the hand-made samples and, if `broken`, the broken ones."""
+    """The solution, the blank release, the hand-made samples and, if `broken`, the broken and
+    hostile ones."""
     a = Assignment(course, assignment, release)
     samples = [a.solution(), a.blank(), *a.hand_made()]
     if broken:
         samples += [a.corrupt(), a.missing(), a.infinite_loop(), a.kernel_dies(), a.deleted_test(), a.edited_test()]
+        samples += [a.attack(name) for name in ATTACKS]
     return samples

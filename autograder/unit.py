@@ -24,6 +24,7 @@ from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook
+from nbgrader.utils import is_solution
 from sqlalchemy.exc import SAWarning
 
 from autograder import canary, static_check
@@ -119,7 +120,7 @@ def _run(job: Job, root: Path, result: UnitResult):
     reference_run = t.reference is None
     assembled = assemble(t.read("source"), t.read("release"), submitted)
     result.notes += [] if reference_run else assembled.notes
-    flags = [] if reference_run else _flags(assembled.student_cells)
+    flags = [] if reference_run else _flags(assembled.student_cells, t.read("source"))
     result.flags = flags
     nb = assembled.notebook
     planted = canary.insert_canaries(nb, {c.metadata.nbgrader.grade_id for c in nb.cells if is_test(c)})
@@ -185,9 +186,13 @@ def parse_notebook(data: bytes):
     return nb
 
 
-def _flags(student_cells) -> list[dict]:
+def _flags(student_cells, source) -> list[dict]:
+    """What the static check finds in the code the student wrote. Names the instructor's
+    cells define (helpers the tests call) may not be redefined by it."""
+    protected = set().union(*(static_check.definitions(c.source) for c in source.cells
+                              if c.cell_type == "code" and not is_solution(c)))
     return [{"exercise": cell.exercise, "cell": cell.label, "line": finding.line, "reason": finding.reason}
-            for cell in student_cells for finding in static_check.check_source(cell.source)]
+            for cell in student_cells for finding in static_check.check_source(cell.source, protected)]
 
 
 def _decide_status(result: UnitResult, tampered: list[str], graded):

@@ -6,6 +6,7 @@ the same units, sandbox, executor and recording.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,8 @@ def grade_samples(workspace: Workspace, assignments: list[str], broken_on: str |
             sample.write(inbox / assignment)
         samples += mine
         submissions += collect(inbox / assignment, workspace.course, assignment)
-    grades = grade_submissions(submissions, workspace, options)
+    overrides = {(s.name, s.assignment): s.limits for s in samples if s.limits}
+    grades = grade_submissions(submissions, workspace, dataclasses.replace(options, overrides=overrides))
     by_key = {(g.student, g.assignment): g for g in grades}
     return [Outcome(s, by_key[(s.name, s.assignment)]) for s in samples]
 

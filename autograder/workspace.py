@@ -66,12 +66,16 @@ def nbgrader_config(root: Path, settings=None, plan_file: Path | None = None, mo
     folders.autograded_directory = "autograded"
     folders.feedback_directory = "feedback"
     folders.db_url = f"sqlite:///{Path(root) / 'gradebook.db'}"
-    if settings is not None and settings.cell_timeout is not None:
-        config.Execute.timeout = int(settings.cell_timeout)
+    if settings is not None:
+        if settings.cell_timeout is not None:
+            config.Execute.timeout = int(settings.cell_timeout)
+        config.LimitedExecute.sandbox = settings.sandbox
+        if settings.limits is not None:
+            config.LimitedExecute.limits = settings.limits
     if plan_file is not None:
         config.JudgeRecords.plan_file = str(plan_file)
-    if mode is not None:
-        config.Execute.extra_env = {"ARLIB_RECORD": mode}
+    if mode is not None:  # what arlib.grading.record needs to know: the grader is listening
+        config.LimitedExecute.extra_env = {"ARLIB_RECORD": mode}
     config.NbGraderAPI.log_level = logging.ERROR  # nbgrader's log comes back in each result instead
     return config
 

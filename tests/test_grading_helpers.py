@@ -1,4 +1,4 @@
-"""arlib.grading: the checks nbgrader test cells use, and the switch that catches delegation."""
+"""arlib.grading: the checks test cells use, what they record for the grader, partial credit."""
 
 from pathlib import Path
 
@@ -10,8 +10,9 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 import arlib
 from arlib import grading
-from arlib.grading import DelegatedToReference, ExerciseFailure
+from arlib.grading import ExerciseFailure
 
+from arlib.grading.recording import canonical
 from autograder.workspace import nbgrader_config
 
 
@@ -52,9 +53,9 @@ def test_check_number_within_tolerance_and_explains_a_miss():
     grading.check_number(np.float32(0.12), 0.12, "p", tol=1e-6)
     with pytest.raises(ExerciseFailure, match=r"p is 0.8, expected 0.12 \(within 0.001\). multiply"):
         grading.check_number(0.8, 0.12, "p", tol=1e-3, hint="multiply")
-    with pytest.raises(ExerciseFailure, match="should be a number, but it is str"):
+    with pytest.raises(ExerciseFailure, match="should be a number, but it is a str"):
         grading.check_number("0.12", 0.12, "p")
-    with pytest.raises(ExerciseFailure, match="should be a number, but it is bool"):
+    with pytest.raises(ExerciseFailure, match="should be a number, but it is a bool"):
         grading.check_number(True, 1.0, "p")
 
 
@@ -74,90 +75,108 @@ def test_check_close_names_the_first_differing_index_and_shape_errors():
         grading.check_close(bad, torch.ones(2, 3), "x")
     with pytest.raises(ExerciseFailure, match=r"x has shape \(3, 2\), expected \(2, 3\)"):
         grading.check_close(torch.ones(3, 2), torch.ones(2, 3), "x")
-    with pytest.raises(ExerciseFailure, match="should be a torch.Tensor, but it is list"):
+    with pytest.raises(ExerciseFailure, match="should be a torch.Tensor, but it is a list"):
         grading.check_close([1.0], torch.ones(1), "x")
 
 
 # --- partial credit -------------------------------------------------------------------------
 
-def test_order_credit_is_the_better_share_and_never_more_than_the_points(capsys):
+def test_order_share_is_the_better_of_steps_placed_and_pairs_right():
     correct = ["c", "a", "b", "d"]
-    assert grading.order_credit(correct, correct, 2) == 2
-    assert grading.order_credit(["a", "c", "b", "d"], correct, 2) == 1.0  # 2 of 4 placed > 1 of 3 pairs
-    assert grading.order_credit(["d", "c", "a", "b"], correct, 3) == 2.0  # 0 placed, 2 of 3 pairs
-    assert "0 of 4 steps in the right place; 2 of 3 neighbouring pairs right." in capsys.readouterr().out
-    assert grading.order_credit(["c", "a", "b"], correct, 2) == 0.0  # a step missing
-    assert grading.order_credit(None, correct, 2) == 0.0  # no answer: no credit, no crash
-    assert "list of the 4 step letters" in capsys.readouterr().out
+    assert grading.order_share(correct, correct) == 1.0
+    assert grading.order_share(["a", "c", "b", "d"], correct) == 0.5  # 2 of 4 placed > 1 of 3 pairs
+    assert grading.order_share(["d", "c", "a", "b"], correct) == pytest.approx(2 / 3)  # 0 placed, 2 of 3 pairs
+    assert grading.order_share(["C", " a", "b", "D"], correct) == 1.0  # case and spaces folded
+    assert grading.order_share(["c", "a", "b"], correct) == 0.0  # a step missing
 
 
-def test_share_credit_and_partial_credit_stay_within_the_points():
-    assert grading.share_credit([True, False, True, True], 2) == 1.5
-    assert grading.share_credit([True] * 3, 3) == 3
-    with pytest.raises(ValueError, match="at least one result"):
-        grading.share_credit([], 2)
+def test_summaries_tell_a_student_how_much_is_right():
+    correct = ["c", "a", "b", "d"]
+    assert grading.order_summary(["d", "c", "a", "b"], correct) == (
+        "0 of 4 steps in the right place; 2 of 3 neighbouring pairs right.")
+    assert "list of the 4 step letters" in grading.order_summary(None, correct)
+    assert "each of the 4 letters exactly once" in grading.order_summary(["c", "c", "a", "b"], correct)
+    assert grading.share_summary([True, False, True], ["one", "two", "three"]) == "2 of 3 right. Look again at: two."
+
+
+def test_partial_credit_stays_within_the_points():
     assert grading.partial_credit(1.7, 2) == 2
     assert grading.partial_credit(-0.5, 2) == 0
     assert grading.partial_credit(1 / 3, 2) == 0.667
+    with pytest.raises(ValueError, match="points must be >= 0"):
+        grading.partial_credit(0.5, -1)
 
 
-# --- delegation to the reference ------------------------------------------------------------
+# --- records for the grader -------------------------------------------------------------------
 
-@pytest.fixture
-def toy():
+def test_canonical_values_are_plain_json_and_only_exact_types_count():
+    class AlwaysEqual(list):
+        def __eq__(self, other):
+            return True
+
+    class Shady(torch.Tensor):
+        pass
+
+    values = [None, True, 3, 0.5, "x", (1, 2), {"a": 1}, torch.tensor([[1, 2], [3, 4]]), torch.tensor(0.25),
+              torch.tensor([0.5], dtype=torch.float64), np.float32(0.25), np.array([1.5]), float("nan"),
+              AlwaysEqual([1]), torch.ones(2).as_subclass(Shady), object()]
+    assert [canonical(v) for v in values] == [
+        None, True, 3, 0.5, "x", [1, 2], {"dict": [["a", 1]]}, {"tensor": [[1, 2], [3, 4]]}, {"tensor": 0.25},
+        {"tensor": [0.5]}, 0.25, {"tensor": [1.5]}, {"float": "nan"},
+        {"unsupported": "AlwaysEqual"}, {"unsupported": "Shady"}, {"unsupported": "object"}]
+    assert canonical(torch.zeros(300_000)) == {"unsupported": "tensor of 300000 numbers, too large"}
+
+
+def test_record_returns_the_value_and_records_only_while_grading(monkeypatch):
+    emitted = []
+    monkeypatch.setattr("arlib.grading.recording._emit", emitted.append)
+    monkeypatch.delenv("ARLIB_RECORD", raising=False)
+    assert grading.record("k", 3) == 3 and emitted == []  # a student's own notebook: nothing recorded
+    monkeypatch.setenv("ARLIB_RECORD", "student")
+    assert grading.record("k", torch.tensor([1.0]), tol=1e-5) is not None
+    assert emitted == [{"key": "k", "value": {"tensor": [1.0]}, "tol": 1e-5, "rtol": None, "order": False}]
+
+
+def test_record_call_records_what_the_students_code_did(monkeypatch):
+    emitted = []
+    monkeypatch.setattr("arlib.grading.recording._emit", emitted.append)
+    monkeypatch.setenv("ARLIB_RECORD", "reference")
     lm = arlib.ToyLM({"": {"a": 0.6, "b": 0.4}, "a": {"b": 1.0}, "b": {"a": 0.7, "b": 0.3}})
-    return lm, lm.tokenizer.encode("a")
+    prompt = lm.tokenizer.encode("a")
+
+    def broken():
+        raise grading.NoAnswerYet()
+
+    got = grading.record_call("own", lambda: [int(lm.next_token_log_probs(prompt).argmax())], disable=["greedy_decode"],
+                              reference=lambda: arlib.greedy_decode(lm, prompt, 1, use_cache=False))
+    assert got == [5]
+    assert grading.record_call("stub", broken) is None
+    grading.record_call("delegates", lambda: arlib.greedy_decode(lm, prompt, 1, use_cache=False), disable=["greedy_decode"])
+    grading.record_call("swallows", lambda: _swallowing(lm, prompt), disable=["greedy_decode"])
+    assert [e["value"] for e in emitted] == [
+        [5],
+        {"raised": "NoAnswerYet", "message": grading.NoAnswerYet().args[0]},
+        {"raised": "DelegatedToReference", "message": "called arlib's greedy_decode, which this exercise switches off"},
+        {"raised": "DelegatedToReference", "message": "called arlib's greedy_decode, which this exercise switches off"},
+    ]
+    assert emitted[0]["reference"] == [5]  # the solution's run also checks itself against arlib
 
 
-from arlib.decoding import greedy_decode as alias  # noqa: E402 (as a notebook would import it)
+def _swallowing(lm, prompt):
+    try:
+        return arlib.greedy_decode(lm, prompt, 1, use_cache=False)
+    except Exception:
+        return [5]
 
 
-def test_reference_disabled_blocks_the_reference_under_any_name_and_restores_it(toy):
-    lm, prompt = toy
-    expected = arlib.greedy_decode(lm, prompt, 3, use_cache=False)
-    with pytest.raises(DelegatedToReference, match="write greedy_decode yourself"):
-        with grading.reference_disabled("greedy_decode"):
-            alias(lm, prompt, 3, use_cache=False)
-    with pytest.raises(DelegatedToReference, match="decoding._greedy_uncached"):
-        with grading.reference_disabled("decoding._greedy_uncached"):
-            arlib.decoding._greedy_uncached(lm, prompt, 3, None)
-    with pytest.raises(DelegatedToReference, match="ToyLM.next_token_log_probs"):
-        with grading.reference_disabled("ToyLM.next_token_log_probs"):
-            lm.next_token_log_probs(prompt)
-    assert alias is arlib.greedy_decode is arlib.decoding.greedy_decode
-    assert arlib.greedy_decode(lm, prompt, 3, use_cache=False) == expected
-    assert lm.next_token_log_probs(prompt).shape == (lm.vocab_size,)
+def test_importing_the_grading_helpers_changes_nothing_global():
+    import subprocess
+    import sys
 
-
-def test_reference_disabled_catches_a_swallowed_call_and_lets_own_code_through(toy):
-    lm, prompt = toy
-
-    def sneaky(lm, prompt, n):
-        try:
-            return arlib.greedy_decode(lm, prompt, n, use_cache=False)
-        except Exception:
-            return [0] * n
-
-    def own(lm, prompt, n):
-        ids, new = list(prompt), []
-        for _ in range(n):
-            new.append(int(lm.next_token_log_probs(ids).argmax()))
-            ids.append(new[-1])
-        return new
-
-    with pytest.raises(DelegatedToReference, match="your code called arlib's greedy_decode"):
-        with grading.reference_disabled("greedy_decode"):
-            sneaky(lm, prompt, 3)
-    with grading.reference_disabled("greedy_decode", "decoding._greedy_uncached"):
-        got = own(lm, prompt, 3)
-    assert got == arlib.greedy_decode(lm, prompt, 3, use_cache=False)
-
-
-@pytest.mark.parametrize("name", ["no_such_function", "decoding.nope", ""])
-def test_reference_disabled_rejects_unknown_names(name):
-    with pytest.raises(ValueError, match="no function"):
-        with grading.reference_disabled(name):
-            pass
+    code = ("import warnings, logging; before = (warnings.showwarning, logging.lastResort); "
+            "import arlib.grading, arlib.grading.canary; "
+            "assert (warnings.showwarning, logging.lastResort) == before")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 
 def _run_in_kernel(sources, extra_arguments):
@@ -168,31 +187,32 @@ def _run_in_kernel(sources, extra_arguments):
 
 
 def test_reference_disabled_works_in_a_real_notebook_kernel():
-    """The notebook's namespace is the kernel's __main__: names imported there are blocked too."""
+    """The notebook's namespace is the kernel's __main__: a name imported there is refused too."""
     nb = _run_in_kernel([
         "import arlib\nfrom arlib import grading\nfrom arlib import greedy_decode as gd\n"
         "lm = arlib.ToyLM({'': {'a': 0.6, 'b': 0.4}, 'a': {'b': 1.0}})\nprompt = lm.tokenizer.encode('a')",
         "def mine(lm, prompt, n):\n    return gd(lm, prompt, n, use_cache=False)\n"
         "with grading.reference_disabled('greedy_decode'):\n    mine(lm, prompt, 2)",
-        "with grading.reference_disabled('decoding._greedy_uncached'):\n    arlib.greedy_decode(lm, prompt, 2, use_cache=False)",
         "print(gd(lm, prompt, 2, use_cache=False))",
     ], [])
     errors = [[o.ename for o in c.outputs if o.output_type == "error"] for c in nb.cells]
-    assert errors == [[], ["DelegatedToReference"], ["DelegatedToReference"], []]
-    assert nb.cells[3].outputs[0].text.strip() == "[5, 4]"  # restored afterwards
+    assert errors == [[], ["DelegatedToReference"], []]
+    assert nb.cells[2].outputs[0].text.strip() == "[5, 4]"  # switched on again afterwards
 
 
-def test_a_failure_shows_the_feedback_not_a_traceback_in_a_notebook():
-    """Students read the message, not frames of arlib.grading; nbgrader still sees an error."""
+def test_a_failure_and_a_missing_answer_show_one_line_not_a_traceback_in_a_notebook():
+    """Students read the message, not frames of arlib.grading or of their own stub."""
     nb = _run_in_kernel([
-        "from arlib import grading\n"
-        "grading.check_number(0.8, 0.12, 'E1-02: the cumulative probability', hint='did you multiply?')",
+        "from arlib import grading\nfrom arlib.grading import NoAnswerYet\n"
+        "grading.check_number(0.8, 0.12, 'E1-02: the cumulative probability', hint='Did you multiply?')",
+        "def generate(model, prompt_ids, n):\n    # YOUR CODE HERE\n    raise NoAnswerYet()",
+        "generate(None, [1], 2)",
     ], [])
-    (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
-    assert error.ename == "ExerciseFailure"
-    assert error.traceback == [
-        "\x1b[1;31mExerciseFailure\x1b[0m: E1-02: the cumulative probability is 0.8, "
-        "expected 0.12 (within 1e-06). did you multiply?"]
+    errors = [o for c in nb.cells for o in c.outputs if o.output_type == "error"]
+    assert [e.traceback for e in errors] == [
+        ["\x1b[1;31mExerciseFailure\x1b[0m: E1-02: the cumulative probability is 0.8, "
+         "expected 0.12 (within 1e-06). Did you multiply?"],
+        [f"\x1b[1;33mNoAnswerYet\x1b[0m: {grading.NoAnswerYet().args[0]}"]]
 
 
 def test_grading_kernels_show_library_warnings_on_stdout():

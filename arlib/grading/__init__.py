@@ -3,7 +3,7 @@
 One idea per module:
 - `feedback`: checks whose failure message says what to fix (`check_number`, `check_close`, ...);
 - `answers`: value answers (a letter, a number, an order) checked against a digest;
-- `record`: what a test cell hands to the grader, which decides the points outside the kernel;
+- `recording`: what a test cell hands to the grader, which decides the points outside the kernel;
 - `credit`: partial-credit arithmetic, shared with the grader;
 - `canary`: the kernel side of the grader's tamper check;
 - `arlib.guard`: switching arlib's reference implementations off while a student's code runs.
@@ -24,7 +24,7 @@ from arlib.grading.feedback import (
     check_type,
     fail,
 )
-from arlib.grading.record import record, record_call, score_by_share
+from arlib.grading.recording import record, record_call, score_by_share
 from arlib.guard import DelegatedToReference, reference_disabled
 
 __all__ = [

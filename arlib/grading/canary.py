@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from arlib.grading.record import _emit
+from arlib.grading.recording import _emit
 
 # IPython methods that run a cell or show its result: replacing one can change any outcome.
 _RUNNERS = ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "transform_cell",
@@ -38,7 +38,8 @@ def fingerprint() -> dict:
         "events": {event: _names(callbacks) for event, callbacks in shell.events.callbacks.items() if callbacks},
         "hooks": [_name(type(sys.displayhook)), _name(sys.excepthook), _name(type(shell.displayhook)),
                   _name(type(shell.display_pub)), _name(type(formatter))],
-        "formatters": {mime: [_name(type(f)), len(f.type_printers), len(f.deferred_printers), len(f.singleton_printers)]
+        "formatters": {mime: [_name(type(f)), *sorted(_names([*f.type_printers.values(), *f.deferred_printers.values(),
+                                                             *f.singleton_printers.values()]))]
                        for mime, f in sorted(formatter.formatters.items())},
         "tracing": [sys.gettrace() is None, sys.getprofile() is None],
     }

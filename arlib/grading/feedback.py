@@ -3,7 +3,7 @@
 Every check raises `ExerciseFailure` (an AssertionError) whose message is feedback for the
 student, shown in the notebook as one line instead of a traceback. These checks give
 instant feedback in a student's own notebook; the grade itself is decided by the grader,
-from what the test cells record (see `arlib.grading.record`).
+from what the test cells record (see `arlib.grading.recording`).
 """
 
 from __future__ import annotations
