@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from nbgrader.utils import is_grade, is_solution
+
 CATALOG_ID = re.compile(r"^E\d+-\d{2}")
 
 
@@ -59,19 +61,19 @@ def nbgrader_cells(nb) -> list[Cell]:
     """The cells that carry nbgrader metadata, in notebook order."""
     cells = []
     for index, cell in enumerate(nb.cells):
-        meta = cell.get("metadata", {}).get("nbgrader")
-        if not meta or not meta.get("grade_id"):
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if not grade_id:
             continue
-        if meta.get("grade") and (meta.get("solution") or cell.cell_type != "code"):
+        if is_grade(cell) and (is_solution(cell) or cell.cell_type != "code"):
             kind = "manual"
-        elif meta.get("grade"):
+        elif is_grade(cell):
             kind = "test"
-        elif meta.get("solution"):
+        elif is_solution(cell):
             kind = "answer"
         else:
             kind = "locked"
-        points = float(meta.get("points", 0)) if meta.get("grade") else 0.0
-        cells.append(Cell(index, meta["grade_id"], kind, points, cell.source))
+        points = float(cell.metadata.nbgrader.get("points", 0)) if is_grade(cell) else 0.0
+        cells.append(Cell(index, grade_id, kind, points, cell.source))
     return cells
 
 

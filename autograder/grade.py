@@ -72,24 +72,37 @@ def grade_submissions(submissions: list[Submission], workspace: Workspace,
         todo = [s for s in submissions
                 if options.force or not _already_graded(workspace, s, templates[(s.assignment, s.notebook)])]
         progress = tqdm(total=len(todo), desc="grading", unit="notebook", disable=not options.progress)
-        futures = {}
-        for s in todo:
-            template = templates[(s.assignment, s.notebook)]
-            data, problem = _read(s)
-            if problem:
-                _save(workspace, problem, data, template)
-                progress.update()
-            else:
-                job = Job(s.student, template, data, options.settings_for(s.student, s.assignment))
-                futures[pool.submit(grade_unit, job)] = (s, data, template)
-        for future in as_completed(futures):
-            s, data, template = futures[future]
-            _save(workspace, _result_of(future, s), data, template)
-            progress.update()
-        progress.close()
+        lost = _run(pool, todo, templates, workspace, options, progress, last_try=False)
+    if lost:  # a worker process was lost (killed, out of memory): its notebooks once more, in a fresh pool
+        with executor(options) as pool:
+            _run(pool, lost, templates, workspace, options, progress, last_try=True)
+    progress.close()
     report.write_report(workspace)  # grading/report.html: the class report, for the instructor
     graded = {(s.student, s.assignment, s.notebook) for s in submissions}
     return [row for row in results.rows(workspace) if (row.student, row.assignment, row.notebook) in graded]
+
+
+def _run(pool: Executor, todo, templates, workspace, options, progress, last_try: bool) -> list[Submission]:
+    """Grade `todo` in `pool`, recording each result as it arrives; return the submissions whose
+    worker was lost (on the last try they are recorded as failed instead)."""
+    futures, lost = {}, []
+    for s in todo:
+        template = templates[(s.assignment, s.notebook)]
+        data, problem = _read(s)
+        if problem:
+            _save(workspace, problem, data, template)
+            progress.update()
+        else:
+            job = Job(s.student, template, data, options.settings_for(s.student, s.assignment))
+            futures[pool.submit(grade_unit, job)] = (s, data, template)
+    for future in as_completed(futures):
+        s, data, template = futures[future]
+        if future.exception() is not None and not last_try:
+            lost.append(s)
+            continue
+        _save(workspace, _result_of(future, s), data, template)
+        progress.update()
+    return lost
 
 
 @contextlib.contextmanager

@@ -95,14 +95,16 @@ def _stamp_gradebooks_in_process():
     """Workaround, nbgrader 0.9.6 only: every new gradebook asks the `alembic` command for the
     schema version in a subprocess, which costs 2-4 s per gradebook and fails outright when
     the alembic script is not on PATH (a virtual environment used without activating it).
-    Alembic's Python API gives the same answer at once. Other versions are left alone."""
+    Alembic's Python API reads the same answer from nbgrader's own migration scripts at once.
+    Other versions are left alone."""
     if nbgrader.__version__ != "0.9.6":
         return
     from alembic.config import Config as AlembicConfig
     from alembic.script import ScriptDirectory
 
-    with nbgrader.api._temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
-        head = ScriptDirectory.from_config(AlembicConfig(ini)).get_current_head()
+    migrations = AlembicConfig()
+    migrations.set_main_option("script_location", str(Path(nbgrader.__file__).parent / "alembic"))
+    head = ScriptDirectory.from_config(migrations).get_current_head()
     nbgrader.api.get_alembic_version = lambda: head
 
 
