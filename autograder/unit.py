@@ -30,7 +30,8 @@ from sqlalchemy.exc import SAWarning
 from autograder import canary, static_check
 from autograder.assemble import assemble
 from autograder.cells import catalog_id
-from autograder.preprocessors import KERNEL_DIED, is_test
+from autograder.execute import KERNEL_DIED
+from autograder.preprocessors import is_test
 from autograder.workspace import nbgrader_config, quiet_api
 
 REFERENCE_STUDENT = "instructor-solution"

@@ -11,8 +11,8 @@ One idea per module:
 Importing this package changes nothing global.
 """
 
-from arlib.grading.answers import check_digest, digest, normalize, seal_hint, unseal_hint
-from arlib.grading.credit import order_share, order_summary, partial_credit, share_summary
+from arlib.grading.answers import check_digest, digest, normalize, order_digests, order_summary, seal_hint, unseal_hint
+from arlib.grading.credit import order_share, partial_credit, share_summary
 from arlib.grading.feedback import (
     ExerciseFailure,
     NoAnswerYet,
@@ -30,6 +30,6 @@ from arlib.guard import DelegatedToReference, reference_disabled
 __all__ = [
     "DelegatedToReference", "ExerciseFailure", "NoAnswerYet", "check_answered", "check_close", "check_digest",
     "check_equal", "check_number", "check_sequence", "check_type", "digest", "fail", "normalize",
-    "order_share", "order_summary", "partial_credit", "record", "record_call", "reference_disabled",
+    "order_digests", "order_share", "order_summary", "partial_credit", "record", "record_call", "reference_disabled",
     "score_by_share", "seal_hint", "share_summary", "unseal_hint",
 ]

@@ -58,6 +58,27 @@ def _shown(answer) -> str:
     return repr(answer)
 
 
+def order_digests(exercise: str, correct) -> tuple[list[str], list[str]]:
+    """For authors: what a visible test stores to tell how much of an order is right without
+    writing the order down: the digest of each step at its place, and of each right pair of
+    neighbours (salted with the exercise, so two exercises' digests never match)."""
+    steps = [normalize(step) for step in correct]
+    places = [digest(f"{exercise} place {i}: {step}") for i, step in enumerate(steps, start=1)]
+    pairs = sorted(digest(f"{exercise} pair: {a} {b}") for a, b in zip(steps, steps[1:]))
+    return places, pairs
+
+
+def order_summary(answer, exercise: str, places: list[str], pairs: list[str]) -> str:
+    """'4 of 6 steps in the right place; 2 of 5 neighbouring pairs right.', counted against
+    `order_digests(exercise, correct)`, for a student whose order is not right yet."""
+    steps = [normalize(step) for step in answer]
+    placed = sum(digest(f"{exercise} place {i}: {step}") == right
+                 for i, (step, right) in enumerate(zip(steps, places), start=1))
+    neighbours = sum(digest(f"{exercise} pair: {a} {b}") in pairs for a, b in zip(steps, steps[1:]))
+    return (f"{placed} of {len(places)} steps in the right place; "
+            f"{neighbours} of {len(places) - 1} neighbouring pairs right.")
+
+
 _SEALED = "sealed:"
 
 

@@ -1,5 +1,4 @@
-"""Partial credit arithmetic, shared by the notebooks (to show a student how much is right)
-and by the grader (which decides the points)."""
+"""Partial credit arithmetic: what the grader gives for an order answer, or a share of cases."""
 
 from __future__ import annotations
 
@@ -23,17 +22,6 @@ def order_share(answer, correct) -> float:
     if sorted(answer) != sorted(correct):
         return 0.0
     return max(_placed(answer, correct) / len(correct), _adjacent(answer, correct) / max(len(correct) - 1, 1))
-
-
-def order_summary(answer, correct) -> str:
-    """'3 of 6 steps in the right place; 2 of 5 neighbouring pairs right.' for a student."""
-    if not isinstance(answer, (list, tuple)):
-        return f"Your order should be a list of the {len(correct)} step letters, not {type(answer).__name__}."
-    answer, correct = [_fold(a) for a in answer], [_fold(c) for c in correct]
-    if sorted(answer) != sorted(correct):
-        return f"Your order should use each of the {len(correct)} letters exactly once."
-    return (f"{_placed(answer, correct)} of {len(correct)} steps in the right place; "
-            f"{_adjacent(answer, correct)} of {len(correct) - 1} neighbouring pairs right.")
 
 
 def _placed(answer, correct) -> int:

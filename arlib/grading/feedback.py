@@ -27,8 +27,8 @@ class NoAnswerYet(NotImplementedError):
     """What an answer cell raises until the student writes the answer (nbgrader's code stub)."""
 
     def __init__(self, message: str = ""):
-        super().__init__(message or "no answer yet: write your answer in place of the line "
-                                    "`raise NoAnswerYet()` in the answer cell, run that cell, then run this one again.")
+        super().__init__(message or "no answer yet: put your answer in place of the line `raise NoAnswerYet()` "
+                                    "in the answer cell, run that cell, then run the test cell below it.")
 
     def _render_traceback_(self):
         return [f"\x1b[1;33m{type(self).__name__}\x1b[0m: {self}"]
@@ -45,7 +45,8 @@ def _with_hint(message: str, hint: str) -> str:
 def check_answered(value, what: str):
     """Fail with a friendly message when the answer cell still holds its placeholder."""
     if value is None or value is ... or (isinstance(value, (str, list, tuple)) and not value):
-        fail(f"{what} has no answer yet: replace the placeholder in the answer cell and run it.")
+        fail(f"{what} has no answer yet: set it in the answer cell, in place of the line `raise NoAnswerYet()`, "
+             "run that cell, then run this test again.")
 
 
 def check_type(value, types, what: str):
@@ -78,7 +79,7 @@ def check_sequence(actual, expected, what: str, decode=None, hint: str = ""):
     show = decode or repr
     for i, (a, e) in enumerate(zip(actual, expected)):
         if a != e:
-            fail(_with_hint(f"{what} first differs at position {i}: got {show([a])}, expected {show([e])} "
+            fail(_with_hint(f"{what} first differs at item {i + 1}: got {show([a])}, expected {show([e])} "
                             f"(the {i} before it agree).", hint))
     if len(actual) != len(expected):
         fail(_with_hint(f"{what} has {len(actual)} items, expected {len(expected)}; the first "
