@@ -16,8 +16,9 @@ CATALOG_ID = re.compile(r"^E\d+-\d{2}")
 
 
 def without_hidden_tests(source: str) -> str:
-    """A test cell's source as released: its hidden-test regions removed."""
-    return re.sub(r"[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[^\n]*\n?", "", source, flags=re.S).strip()
+    """A test cell's source as released: its hidden-test regions removed (a BEGIN without its
+    END, say in a student's cell, takes everything after it)."""
+    return re.sub(r"[ \t]*### BEGIN HIDDEN TESTS.*?(### END HIDDEN TESTS[^\n]*\n?|$)", "", source, flags=re.S).strip()
 
 
 SELF_STUDY = re.compile(r"^[ \t]*### BEGIN SELF-STUDY FEEDBACK[^\n]*\n(.*?)^[ \t]*### END SELF-STUDY FEEDBACK[^\n]*\n?",

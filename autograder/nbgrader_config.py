@@ -86,6 +86,8 @@ c.Execute.extra_arguments = [
 # Deleted test cells are put back (autograder.assemble already rebuilds every submission
 # from the release; this is nbgrader's own safety net).
 c.OverwriteCells.add_missing_cells = True
+# `nbgrader validate` would cut its lines at 90 characters.
+c.Validator.width = 200
 # Run in the sandbox, then score each test cell in the grader's process from what it
 # recorded (autograder/preprocessors.py): nbgrader's own reading of cell outputs, which a
 # student's kernel controls, decides nothing.

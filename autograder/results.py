@@ -127,6 +127,8 @@ def clear_review(workspace: Workspace, student: str, assignment: str, exercises:
         _write_gradebook(workspace, result)
         _atomic_write(path, json.dumps(stored, indent=1, sort_keys=True))
         cleared += sorted(chosen)
+    if cleared:  # the student's page shows the points given back (nbgrader's own feedback step)
+        workspace.api.generate_feedback(assignment, student, force=True)
     write_csv(workspace)
     return cleared
 
