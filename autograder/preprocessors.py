@@ -159,9 +159,10 @@ def hidden_test_summary(cell) -> str:
     for output in cell.get("outputs", []):
         if output.get("metadata", {}).get(GRADER):
             first = output["data"]["text/plain"].splitlines()[0]
-            match = re.search(r"(\d+) of (\d+) recorded values right", first)
+            match = re.search(r"(\d+) of (\d+) recorded values right, ([\d.]+) of ([\d.]+) points", first)
             if match:
-                return f"Hidden tests ran at grading: {match[1]} of {match[2]} checks passed."
+                return (f"Hidden tests ran at grading: {match[1]} of {match[2]} checks passed "
+                        f"({match[3]} of {match[4]} points).")
     return "Hidden tests ran at grading."
 
 

@@ -86,13 +86,23 @@ ATTACKS = {
     "kills-grader": Attack(
         "kills its parent process, as used to end a batch with no grades.csv for anyone",
         "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", "needs review", "needs review"),
+    "harms-classmates": Attack(
+        "writes the gradebook, plants arlib.py in the grading folder's source, deletes the feedback",
+        "import pathlib, shutil\nfor up in ['..', '../..', '../../..']:\n"
+        "    root = pathlib.Path(up)\n    (root / 'gradebook.db').write_bytes(b'')\n"
+        "    (root / 'source' / 'arlib.py').write_text('raise SystemExit')\n"
+        "    shutil.rmtree(root / 'feedback', ignore_errors=True)", "needs review", "needs review"),
     "leaves-a-daemon": Attack(
-        "starts a detached process, as used to rewrite grades.csv after the run",
-        "import subprocess\nsubprocess.Popen(['sleep', '600'], start_new_session=True)", "needs review", "needs review"),
+        "starts 50 detached processes, as used to rewrite grades.csv after the run",
+        "import subprocess\nfor _ in range(50):\n    subprocess.Popen(['sleep', '600'], start_new_session=True)",
+        "needs review", "needs review"),
+    "opens-a-socket": Attack(
+        "connects to a listener on the grading machine's loopback",
+        "import socket\nsocket.create_connection(('127.0.0.1', 8888), timeout=2).sendall(b'grades')",
+        "needs review", "needs review"),
     "floods-output": Attack("prints one 300 MiB line", "print('x' * (300 * 2**20))", "over a limit", "output"),
-    "floods-memory": Attack("allocates more memory than the limit",
-                            "import torch\nhog = torch.ones(3 * 2**30, dtype=torch.uint8)", "over a limit", "memory",
-                            {"memory_mb": 2048}),
+    "floods-memory": Attack("allocates 6 GiB, more memory than the limit",
+                            "import torch\nhog = torch.ones(6 * 2**30, dtype=torch.uint8)", "over a limit", "memory"),
     # Writing files is flagged for review as well; the sandbox's disk limit holds anyway.
     "floods-disk": Attack("writes a 1 GiB file next to its notebook",
                           "import torch\ntorch.save(torch.zeros(2**28), 'big.pt')", "needs review", "MB of files",

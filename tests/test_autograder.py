@@ -14,6 +14,7 @@ import io
 import json
 import re
 import shutil
+import socket
 import subprocess
 
 import nbformat
@@ -51,9 +52,18 @@ COURSE_SAMPLES = [(a, s) for a in COURSE.assignments() for s in ["solution", "bl
 
 @pytest.fixture(scope="session")
 def fixture_run(tmp_path_factory):
+    """The fixture's samples, graded while a listener waits on this machine's loopback for the
+    hostile sample that tries to reach it."""
     root = tmp_path_factory.mktemp("fixture-grading")
-    outcomes, report = demo(FIXTURES, root, [FIXTURE], broken_on=FIXTURE, options=SANDBOXED)
-    return Workspace(root, FIXTURES), {o.sample.name: o for o in outcomes}, report
+    with socket.create_server(("127.0.0.1", 8888)) as listener:
+        listener.settimeout(0.1)
+        outcomes, report = demo(FIXTURES, root, [FIXTURE], broken_on=FIXTURE, options=SANDBOXED)
+        try:
+            listener.accept()
+            reached = True
+        except TimeoutError:
+            reached = False
+    return Workspace(root, FIXTURES), {o.sample.name: o for o in outcomes}, report, reached
 
 
 @pytest.fixture(scope="session")
@@ -138,7 +148,7 @@ def test_each_assignment_has_a_sample_caught_delegating(course_run, assignment):
 
 
 def test_a_library_warning_in_a_test_cell_costs_nothing(fixture_run):
-    workspace, outcomes, _ = fixture_run
+    workspace, outcomes, *_ = fixture_run
     cell = _cell(_autograded(outcomes["solution"]), "E0-04-test")
     streams = {o.name: o.text for o in cell.outputs if o.output_type == "stream"}
     assert "UserWarning: To copy construct from a tensor" in streams.get("stdout", "")  # torch did warn
@@ -147,7 +157,7 @@ def test_a_library_warning_in_a_test_cell_costs_nothing(fixture_run):
 
 def test_the_gradebook_holds_the_same_scores(fixture_run):
     """The instructor's formgrader reads nbgrader's gradebook: it must agree with grades.csv."""
-    workspace, outcomes, _ = fixture_run
+    workspace, outcomes, *_ = fixture_run
     with workspace.gradebook() as gb:
         for name, outcome in outcomes.items():
             submission = gb.find_submission_notebook(FIXTURE, FIXTURE, name)
@@ -157,7 +167,7 @@ def test_the_gradebook_holds_the_same_scores(fixture_run):
 
 
 def test_grades_csv_has_a_row_per_student_and_a_column_per_exercise(fixture_run):
-    workspace, outcomes, _ = fixture_run
+    workspace, outcomes, *_ = fixture_run
     with open(workspace.root / "grades.csv", newline="") as f:
         reader = csv.DictReader(f)
         rows = {row["student"]: row for row in reader}
@@ -203,7 +213,7 @@ def _check_feedback(outcome, source_nb):
 
 
 def test_feedback_never_shows_hidden_tests_solutions_or_files(fixture_run):
-    workspace, outcomes, _ = fixture_run
+    workspace, outcomes, *_ = fixture_run
     source = nbformat.read(FIXTURES.source / FIXTURE / f"{FIXTURE}.ipynb", as_version=4)
     for name, outcome in outcomes.items():
         if outcome.grade.autograded is not None:
@@ -224,6 +234,14 @@ def test_course_feedback_never_shows_hidden_tests(course_run):
 def test_nothing_a_submission_started_outlives_its_grading(fixture_run):
     running = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert "sleep 600" not in running
+
+
+def test_no_submission_reached_the_network_or_the_grading_folder(fixture_run):
+    workspace, outcomes, _, reached = fixture_run
+    assert not reached  # the listener on 127.0.0.1:8888 got no connection
+    assert not list(workspace.root.rglob("arlib.py"))
+    assert (workspace.root / "gradebook.db").stat().st_size > 0
+    assert all(o.grade.feedback.exists() for o in outcomes.values())
 
 
 # --- the command line -----------------------------------------------------------------------
@@ -267,7 +285,7 @@ def test_grade_takes_whatever_an_lms_download_holds_and_resumes(tmp_path):
 
 
 def test_export_includes_the_instructors_manual_points(fixture_run, tmp_path):
-    workspace, _, _ = fixture_run
+    workspace, *_ = fixture_run
     copy = Workspace(shutil.copytree(workspace.root, tmp_path / "copy"), FIXTURES)
     with copy.gradebook() as gb:
         grade = gb.find_grade("E0-05", FIXTURE, FIXTURE, "solution")
@@ -280,7 +298,7 @@ def test_export_includes_the_instructors_manual_points(fixture_run, tmp_path):
 
 
 def test_an_instructor_clears_a_review_and_the_points_come_back(fixture_run, tmp_path):
-    workspace, outcomes, _ = fixture_run
+    workspace, outcomes, *_ = fixture_run
     copy = Workspace(shutil.copytree(workspace.root, tmp_path / "copy"), FIXTURES)
     assert _rows(copy.root)["frame-inspection"]["status"] == "needs review"
     code, out = _cli("clear", "frame-inspection", "--assignment", FIXTURE, "--root", copy.root)
