@@ -225,7 +225,9 @@ class Assignment:
         nb = self.filled()
         cell = self._cell(nb, target.grade_id)
         cell.source += "\nimport os\nos._exit(1)  # kills the kernel\n"
-        later_tests = [c for c in self.cells if c.kind == "test" and c.index > target.index]
+        # every later test fails, and so does every test of the exercise flagged for review
+        later_tests = [c for c in self.cells if c.kind == "test"
+                       and (c.index > target.index or c.exercise == target.exercise)]
         # os._exit is also flagged by the static check: the status says so first.
         return self.sample("kernel-dies", f"the answer of {target.grade_id} kills the kernel", nb,
                            self.expected_without(later_tests), "needs review", ["kernel died", "os._exit"])

@@ -239,6 +239,24 @@ def check_source(source: str, protected_names: Iterable[str] = ()) -> list[Findi
     return sorted({Finding(f.line + offset, f.reason) for f in checker.findings})
 
 
+def uses(source: str, names: Iterable[str]) -> list[Finding]:
+    """Where a cell names any of `names`, as a name, an attribute or an import. An exercise
+    whose point is to write what torch already does (the instructor lists the names in the
+    answer cell's metadata, `autograder.write_yourself`) uses this to spot a call of torch's."""
+    tree, names = _parse(source), set(names)
+    if tree is None or not names:
+        return []
+    found = set()
+    for node in ast.walk(tree):
+        named = {getattr(node, "id", None), getattr(node, "attr", None)}
+        if isinstance(node, ast.alias):
+            named |= {node.name.split(".")[-1], node.asname}
+        for name in sorted(named & names):
+            found.add(Finding(getattr(node, "lineno", 1) + _leading_blank_lines(source),
+                              f"uses {name}, which this exercise asks you to write yourself"))
+    return sorted(found)
+
+
 def definitions(source: str) -> set[str]:
     """The functions and classes a cell defines at its top level. Over a source notebook's
     locked and test cells: the helpers the tests call, to pass to `check_source` as protected

@@ -192,8 +192,12 @@ def _flags(student_cells, source) -> list[dict]:
     cells define (helpers the tests call) may not be redefined by it."""
     protected = set().union(*(static_check.definitions(c.source) for c in source.cells
                               if c.cell_type == "code" and not is_solution(c)))
+    write_yourself = {c.metadata.nbgrader.grade_id: c.metadata.get("autograder", {}).get("write_yourself", [])
+                      for c in source.cells if is_solution(c)}
     return [{"exercise": cell.exercise, "cell": cell.label, "line": finding.line, "reason": finding.reason}
-            for cell in student_cells for finding in static_check.check_source(cell.source, protected)]
+            for cell in student_cells
+            for finding in static_check.check_source(cell.source, protected)
+            + static_check.uses(cell.source, write_yourself.get(cell.label, []))]
 
 
 def _decide_status(result: UnitResult, tampered: list[str], graded):

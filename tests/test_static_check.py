@@ -11,6 +11,7 @@ import nbformat
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
+from autograder import static_check
 from autograder.static_check import Finding, check_source, definitions
 from autograder.workspace import REPO
 
@@ -758,3 +759,14 @@ def test_checking_is_fast():
         check_source(source)
     per_cell = (time.perf_counter() - start) / len(cells)
     assert per_cell < 0.010, f"{1000 * per_cell:.1f} ms per cell"
+
+
+def test_an_exercise_can_name_what_it_asks_the_student_to_write_themselves():
+    """E3-05 asks for the mean negative log-likelihood, to compare with torch's cross_entropy."""
+    names = ["cross_entropy", "nll_loss", "CrossEntropyLoss", "NLLLoss"]
+    honest = "def mean_nll(logits, targets):\n    return -torch.log_softmax(logits, -1)[range(len(targets)), targets].mean()"
+    assert static_check.uses(honest, names) == []
+    for source in ["def mean_nll(l, t):\n    return F.cross_entropy(l, t)",
+                   "from torch.nn.functional import nll_loss as n\nmean_nll = lambda l, t: n(l.log_softmax(-1), t)",
+                   "loss = torch.nn.CrossEntropyLoss()"]:
+        assert [f.reason for f in static_check.uses(source, names)][0].endswith("which this exercise asks you to write yourself")
