@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 from autograder.grade import Options, grade_submissions
 from autograder.results import NotebookGrade

@@ -21,7 +21,6 @@ import nbformat
 import pytest
 
 from autograder.__main__ import demo, main
-from autograder.cells import nbgrader_cells
 from autograder.grade import Options
 from autograder.samples import ATTACKS, BROKEN
 from autograder.sandbox import sandbox_problem

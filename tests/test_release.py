@@ -1,6 +1,6 @@
 """The source notebooks follow the conventions, and course/ is their current release."""
 
-import ast
+import re
 from pathlib import Path
 
 import nbformat
@@ -143,3 +143,35 @@ def test_nbgrader_config_loads_from_the_repository():
     assert Path(coursedir.format_path(coursedir.release_directory, ".", "x")).resolve() == REPO / "course" / "x"
     assert "grading" in coursedir.db_url and Path(coursedir.format_path(coursedir.submitted_directory, "s", "x")).is_relative_to(REPO / "grading")
     assert NbGraderAPI(coursedir, config=config).get_source_assignments() == set(COURSE.assignments())
+
+
+NOTEBOOKS = [pytest.param(COURSE.source / a / f"{nb}.ipynb", id=a) for a in COURSE.assignments() for nb in COURSE.notebooks(a)]
+
+
+def _cell_of(nb, grade_id):
+    return next((c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id), None)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS)
+def test_the_points_table_at_the_top_tells_the_truth(path):
+    nb = nbformat.read(path, as_version=4)
+    table = _cell_of(nb, "points-table")
+    assert table is not None and nb.cells.index(table) < 6, f"{path.name}: no points table near the top"
+    auto, by_hand = {}, {}
+    for cell in nbgrader_cells(nb):
+        if cell.kind in ("test", "manual"):
+            points = by_hand if cell.kind == "manual" else auto
+            points[cell.exercise] = points.get(cell.exercise, 0) + cell.points
+    rows = {}
+    for line in table.source.splitlines():
+        columns = [c.strip() for c in line.strip().strip("|").split("|")]
+        if columns and re.fullmatch(r"E\d-\d\d", columns[0]):
+            rows[columns[0]] = (float(columns[-2]), float(columns[-1]))
+    exercises = sorted(set(auto) | set(by_hand))
+    assert rows == {e: (auto.get(e, 0), by_hand.get(e, 0)) for e in exercises}
+
+
+def test_every_notebook_has_the_same_notation_box():
+    boxes = {path.id: _cell_of(nbformat.read(path.values[0], as_version=4), "notation") for path in NOTEBOOKS}
+    assert all(boxes.values()), f"no notation box in {[k for k, v in boxes.items() if not v]}"
+    assert len({box.source for box in boxes.values()}) == 1, "the notation boxes differ"

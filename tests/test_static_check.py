@@ -626,7 +626,7 @@ ATTACKS = {
     "getattr passed around": ("import functools\nget = functools.partial(getattr, torch)", "getattr"),
     "attrgetter": ("import operator\noperator.attrgetter('__globals__')(arlib.greedy_decode)", "__globals__"),
     "torch.sys.modules": ("mods = torch.sys.modules", "torch.sys"),
-    "numpy.os.system": ("np.os.system('ls')", "os"),
+    "np.os.system": ("np.os.system('ls')", "os"),
     "vars(arlib)": ("print(vars(arlib))", "vars"),
     "globals()": ("g = globals()", "globals"),
     "private arlib helper": ("fast = arlib.decoding._greedy_cached", "private"),
