@@ -1,8 +1,9 @@
 """Run in every kernel that grades a submission (IPKernelApp.exec_files in nbgrader_config.py).
 
-nbgrader scores any stderr output of a test cell as zero, so warnings and log records,
-which go to stderr by default, are shown on stdout instead: a deprecation notice from a
-library must never cost a student points.
+Warnings and log records, which go to stderr by default, are shown on stdout instead, marked
+as not counted: a student reading the feedback must not take a library's deprecation notice
+for an error of theirs. (Points never depend on stderr: the grader scores what test cells
+record, see autograder/judge.py.)
 """
 
 import logging

@@ -55,7 +55,7 @@ def run(nb, folder: Path, timeout: int = DEFAULT_TIMEOUT, kernel_name: str = "py
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     extra = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
-    if KERNEL_STARTUP.exists():  # warnings on stdout, as at grading (where stderr scores zero)
+    if KERNEL_STARTUP.exists():  # library warnings on stdout, as at grading
         extra.append(f"--IPKernelApp.exec_files={KERNEL_STARTUP}")
     client = NotebookClient(
         nb, timeout=timeout, startup_timeout=120, kernel_name=kernel_name, allow_errors=True,
