@@ -16,6 +16,7 @@ import hashlib
 import multiprocessing
 import os
 import tempfile
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,22 +68,31 @@ def grade_submissions(submissions: list[Submission], workspace: Workspace,
     notebooks = sorted({(s.assignment, s.notebook) for s in submissions})
     for assignment in sorted({a for a, _ in notebooks}):
         workspace.prepare(assignment)
-    with executor(options) as pool:
-        templates = reference_runs(pool, workspace, notebooks, options.settings)
-        todo = [s for s in submissions
-                if options.force or not _already_graded(workspace, s, templates[(s.assignment, s.notebook)])]
-        progress = tqdm(total=len(todo), desc="grading", unit="notebook", disable=not options.progress)
-        lost = _run(pool, todo, templates, workspace, options, progress, last_try=False)
-    if lost:  # a worker process was lost (killed, out of memory): its notebooks once more, in a fresh pool
+    recorder = _Recorder(workspace)
+    try:
         with executor(options) as pool:
-            _run(pool, lost, templates, workspace, options, progress, last_try=True)
-    progress.close()
-    report.write_report(workspace)  # grading/report.html: the class report, for the instructor
+            templates = reference_runs(pool, workspace, notebooks, options.settings)
+            todo = [s for s in submissions
+                    if options.force or not _already_graded(workspace, s, templates[(s.assignment, s.notebook)])]
+            progress = tqdm(total=len(todo), desc="grading", unit="notebook", disable=not options.progress)
+            lost = _run(pool, todo, templates, recorder, options, progress, last_try=False)
+        if lost:  # a worker process was lost (killed, out of memory): its notebooks once more, in a fresh pool
+            with executor(options) as pool:
+                _run(pool, lost, templates, recorder, options, progress, last_try=True)
+        progress.close()
+    finally:  # Ctrl-C or a crash included: grades.csv holds every notebook graded so far
+        if recorder.saved:
+            results.write_csv(workspace)
+    try:
+        report.write_report(workspace)  # grading/report.html: the class report, for the instructor
+    except Exception as error:  # the grades are safe; only the summary page failed
+        print(f"the class report could not be written ({type(error).__name__}: {error}); "
+              "grades.csv and feedback are complete. Try again with: python -m autograder report")
     graded = {(s.student, s.assignment, s.notebook) for s in submissions}
     return [row for row in results.rows(workspace) if (row.student, row.assignment, row.notebook) in graded]
 
 
-def _run(pool: Executor, todo, templates, workspace, options, progress, last_try: bool) -> list[Submission]:
+def _run(pool: Executor, todo, templates, recorder, options, progress, last_try: bool) -> list[Submission]:
     """Grade `todo` in `pool`, recording each result as it arrives; return the submissions whose
     worker was lost (on the last try they are recorded as failed instead)."""
     futures, lost = {}, []
@@ -90,7 +100,7 @@ def _run(pool: Executor, todo, templates, workspace, options, progress, last_try
         template = templates[(s.assignment, s.notebook)]
         data, problem = _read(s)
         if problem:
-            _save(workspace, problem, data, template)
+            recorder.save(problem, data, template)
             progress.update()
         else:
             job = Job(s.student, template, data, options.settings_for(s.student, s.assignment))
@@ -100,9 +110,27 @@ def _run(pool: Executor, todo, templates, workspace, options, progress, last_try
         if future.exception() is not None and not last_try:
             lost.append(s)
             continue
-        _save(workspace, _result_of(future, s), data, template)
+        recorder.save(_result_of(future, s), data, template)
         progress.update()
     return lost
+
+
+class _Recorder:
+    """Records each result at once; rebuilds grades.csv at most every CSV_SECONDS (rebuilding
+    reads every result, so doing it after each of a large class's notebooks would not scale)."""
+
+    CSV_SECONDS = 10
+
+    def __init__(self, workspace: Workspace):
+        self.workspace, self.saved, self.csv_written = workspace, 0, time.monotonic()
+
+    def save(self, result: UnitResult, data: bytes | None, template):
+        sha = hashlib.sha256(data).hexdigest() if data is not None else None
+        results.save(self.workspace, result, sha, template.version, autograded_points(template.read("source")))
+        self.saved += 1
+        if time.monotonic() - self.csv_written >= self.CSV_SECONDS:
+            results.write_csv(self.workspace)
+            self.csv_written = time.monotonic()
 
 
 @contextlib.contextmanager
@@ -112,6 +140,7 @@ def executor(options: Options):
         from distributed import Client
 
         with Client(options.scheduler) as client:
+            client.run(_import_grader)  # every worker, while the solution's run goes on
             yield client.get_executor()
         return
     workers = options.workers or os.cpu_count() or 1
@@ -119,9 +148,17 @@ def executor(options: Options):
         with _InProcess() as pool:
             yield pool
         return
-    # spawn: a fresh interpreter per worker, never a fork of one that holds torch's threads
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # spawn: a fresh interpreter per worker, never a fork of one that holds torch's threads.
+    # Every worker starts at once and imports the grader while the solution's run goes on,
+    # instead of the pool starting the second one at the first student.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_import_grader) as pool:
+        for _ in range(workers):
+            pool.submit(int)  # each submit while no worker is idle starts one
         yield pool
+
+
+def _import_grader():
+    import autograder.unit  # noqa: F401 (nbgrader, torch: a second or two, once per worker)
 
 
 class _InProcess(Executor):
@@ -177,11 +214,6 @@ def _result_of(future, s: Submission) -> UnitResult:
                             [f"the grader could not grade this notebook: {type(error).__name__}: {error}"])
     result.notes = [*s.notes, *result.notes]
     return result
-
-
-def _save(workspace: Workspace, result: UnitResult, data: bytes | None, template):
-    sha = hashlib.sha256(data).hexdigest() if data is not None else None
-    results.save(workspace, result, sha, template.version, autograded_points(template.read("source")))
 
 
 def _already_graded(workspace: Workspace, s: Submission, template) -> bool:

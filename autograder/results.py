@@ -3,10 +3,11 @@
 As each notebook's result arrives, the parent process (never a unit) writes it into the
 class's course root: `results/<assignment>/<student>/<notebook>.json` (status, notes, raw
 scores, review flags, the submission's hash), the autograded notebook and the feedback
-page where nbgrader keeps them, the scores into nbgrader's gradebook, and a fresh
-`grades.csv`. So a crash, a kill or Ctrl-C loses nothing already graded, and a rerun can
-skip what is done. `grades.csv` is always rebuilt from the gradebook, so the points an
-instructor gives by hand in the formgrader appear in it too.
+page where nbgrader keeps them, and the scores into nbgrader's gradebook. So a crash, a
+kill or Ctrl-C loses nothing already graded, and a rerun can skip what is done.
+`grades.csv` is rebuilt from all of that (every few seconds during a batch, at its end,
+and by `python -m autograder export`), so the points an instructor gives by hand in the
+formgrader appear in it too.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def load(workspace: Workspace, assignment: str, student: str, notebook: str) -> 
 
 def save(workspace: Workspace, result: UnitResult, sha256: str | None, assignment_version: str,
          max_points: dict[str, float]):
-    """Record one notebook's result: its files, the gradebook, its JSON, then grades.csv."""
+    """Record one notebook's result: its files, the gradebook and its JSON (grades.csv is
+    rebuilt from these by `write_csv`, which the batch calls every few seconds and at its end)."""
     folder = (result.student, result.assignment)
     autograded = workspace.root / "autograded" / Path(*folder) / f"{result.notebook}.ipynb"
     feedback = workspace.root / "feedback" / Path(*folder) / f"{result.notebook}.html"
@@ -89,7 +91,6 @@ def save(workspace: Workspace, result: UnitResult, sha256: str | None, assignmen
     stored["sha256"], stored["assignment_version"] = sha256, assignment_version
     _atomic_write(result_path(workspace, result.assignment, result.student, result.notebook),
                   json.dumps(stored, indent=1, sort_keys=True))
-    write_csv(workspace)
 
 
 def _write_gradebook(workspace: Workspace, result: UnitResult):

@@ -19,6 +19,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -138,7 +139,7 @@ def _run(job: Job, root: Path, result: UnitResult):
     }), encoding="utf-8")
     api = quiet_api(nbgrader_config(root, job.settings, plan_file=plan, mode="reference" if reference_run else "student"))
 
-    began = time.perf_counter()
+    began, began_wall = time.perf_counter(), time.time()
     with warnings.catch_warnings():  # nbgrader's gradebook trips an SQLAlchemy autoflush notice per submission
         warnings.simplefilter("ignore", SAWarning)
         outcome = api.autograde(t.assignment, job.student, force=True, create=True)
@@ -147,6 +148,7 @@ def _run(job: Job, root: Path, result: UnitResult):
         raise RuntimeError(_last_line(outcome.get("error", "")) or "nbgrader autograde failed")
     autograded = root / "autograded" / job.student / t.assignment / f"{t.notebook}.ipynb"
     graded = nbformat.read(autograded, as_version=4)
+    result.seconds.update(_phases(graded, began_wall))
     meta = graded.metadata.get("autograder", {})
     if reference_run:
         result.reference = {k: meta[k] for k in ("records", "fingerprints", "problems")}
@@ -222,6 +224,22 @@ def _decide_status(result: UnitResult, tampered: list[str], graded):
         result.notes.append(f"the kernel died in cell {first}; later cells scored zero")
     if timeouts and "cell time" not in kinds:
         result.notes.append(f"cell {', '.join(map(str, timeouts))} ran past the time limit and was stopped")
+
+
+def _phases(graded, began_wall: float) -> dict[str, float]:
+    """Where a notebook's time went, from the timestamps nbclient keeps in each cell:
+    "kernel" (up to the first cell: nbgrader's steps and the kernel's start), "setup" (the
+    first cell: imports and the model), "cells" (running every other cell)."""
+    spans = []
+    for cell in graded.cells:
+        times = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in times and "shell.execute_reply" in times:
+            spans.append([datetime.fromisoformat(times[k].replace("Z", "+00:00")).timestamp()
+                          for k in ("iopub.execute_input", "shell.execute_reply")])
+    if not spans:
+        return {}
+    return {"kernel": round(spans[0][0] - began_wall, 2), "setup": round(spans[0][1] - spans[0][0], 2),
+            "cells": round(sum(end - start for start, end in spans[1:]), 2)}
 
 
 def _feedback_lines(graded) -> dict[str, str]:
