@@ -44,9 +44,12 @@ def refuse_if_disabled(name: str) -> None:
     """The first line of every reference function: raise if `name` is switched off."""
     if _disabled and name in _disabled:
         _refused.append(name)
-        raise DelegatedToReference(
-            f"this exercise asks you to write it yourself, but your code called arlib's {name}, "
-            "which earns no points here")
+        raise _refusal(name)
+
+
+def _refusal(name: str) -> DelegatedToReference:
+    return DelegatedToReference(f"this exercise asks you to write it yourself, but your code called arlib's {name}, "
+                                "which earns no points here")
 
 
 def refusals() -> int:
@@ -79,6 +82,4 @@ def reference_disabled(*names: str):
         _disabled.difference_update(added)
     refused = refused_since(start)
     if refused:
-        raise DelegatedToReference(
-            f"this exercise asks you to write it yourself, but your code called arlib's {refused[0]}, "
-            "which earns no points here")
+        raise _refusal(refused[0])

@@ -92,7 +92,7 @@ def _limit_options(parser):
                        help="wall clock for the whole notebook (default: %(default)s)")
 
 
-def _options(args, progress=True) -> Options:
+def _options(args) -> Options:
     if not args.no_sandbox:
         problem = sandbox_problem()
         if problem:
@@ -106,7 +106,7 @@ def _options(args, progress=True) -> Options:
     settings = Settings(cell_timeout=args.timeout, sandbox=not args.no_sandbox, limits=limits)
     # check and demo grade samples: always afresh, never resumed from an earlier run's results
     force = getattr(args, "force", False) or args.command in ("check", "demo")
-    return Options(settings, workers=args.workers, scheduler=args.scheduler, force=force, progress=progress)
+    return Options(settings, workers=args.workers, scheduler=args.scheduler, force=force)
 
 
 def cmd_release(course: Course, args) -> int:

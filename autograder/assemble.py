@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import nbformat
 from nbgrader.utils import is_grade, is_locked, is_solution
 
-from autograder.cells import as_released, catalog_id, without_hidden_tests
+from autograder.cells import as_released, catalog_id, grade_id_of, without_hidden_tests
 
 
 @dataclass
@@ -35,22 +35,18 @@ class Assembled:
     notes: list[str] = field(default_factory=list)
 
 
-def grade_id(cell) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
 def assemble(source, release, submitted) -> Assembled:
     """The release with the submission's answers in place and its extra cells after their anchors
     (`source`, the instructor's notebook, tells which test cells the student changed)."""
-    answers = {grade_id(c) for c in release.cells if is_solution(c)}
-    instructor = {grade_id(c): c for c in release.cells if grade_id(c)}
+    answers = {grade_id_of(c) for c in release.cells if is_solution(c)}
+    instructor = {grade_id_of(c): c for c in release.cells if grade_id_of(c)}
     chosen, extras, notes = _sort_cells(submitted.cells, answers, instructor)
     notes += _changed_tests(source, submitted)
 
     nb = copy.deepcopy(release)
     cells = list(extras.pop(None, []))  # extra cells above every instructor cell
     for cell in release.cells:
-        gid = grade_id(cell)
+        gid = grade_id_of(cell)
         if gid in chosen:
             cell = copy.deepcopy(cell)
             cell.source = chosen[gid].source
@@ -65,11 +61,11 @@ def _sort_cells(cells, answers, instructor):
 
     When an answer cell appears more than once (a copy-paste), the last copy is the answer and
     the others run, where they were, as extra cells."""
-    last = {grade_id(cell): index for index, cell in enumerate(cells)
-            if grade_id(cell) in answers and cell.get("cell_type") == instructor[grade_id(cell)].cell_type}
+    last = {grade_id_of(cell): index for index, cell in enumerate(cells)
+            if grade_id_of(cell) in answers and cell.get("cell_type") == instructor[grade_id_of(cell)].cell_type}
     chosen, extras, notes, anchor = {}, {}, [], None
     for index, cell in enumerate(cells):
-        gid = grade_id(cell)
+        gid = grade_id_of(cell)
         if last.get(gid) == index:
             chosen[gid], anchor = cell, gid
         elif gid in instructor and gid not in last:
@@ -103,12 +99,12 @@ def _changed_tests(source, submitted) -> list[str]:
     whichever release they had, self-study or graded."""
     handed_in = {}
     for cell in submitted.cells:
-        handed_in.setdefault(grade_id(cell), cell)
+        handed_in.setdefault(grade_id_of(cell), cell)
     notes = []
     for cell in source.cells:
         if not (is_grade(cell) and is_locked(cell)) or is_solution(cell) or cell.cell_type != "code":
             continue
-        gid = grade_id(cell)
+        gid = grade_id_of(cell)
         released = {without_hidden_tests(as_released(cell.source, graded, catalog_id(gid))) for graded in (False, True)}
         if gid not in handed_in:
             notes.append(f"test cell {gid} was deleted (restored)")
@@ -122,14 +118,14 @@ def _student_cells(cells, answers) -> list[StudentCell]:
     the exercise whose test runs next after it."""
     found = []
     for index, cell in enumerate(cells):
-        gid = grade_id(cell)
+        gid = grade_id_of(cell)
         if cell.cell_type != "code" or (gid is not None and gid not in answers):
             continue
         if gid is not None:
             found.append(StudentCell(gid, catalog_id(gid), cell.source))
             continue
-        before = [grade_id(c) for c in cells[:index] if grade_id(c)]
-        tests_after = [grade_id(c) for c in cells[index + 1:] if is_grade(c)]
+        before = [grade_id_of(c) for c in cells[:index] if grade_id_of(c)]
+        tests_after = [grade_id_of(c) for c in cells[index + 1:] if is_grade(c)]
         label = f"a cell added after {before[-1]}" if before else "a cell added at the top"
         found.append(StudentCell(label, catalog_id(tests_after[0]) if tests_after else None, cell.source))
     return found

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import importlib.util
 import logging
 import os
@@ -51,8 +50,9 @@ from autograder import grade as grading
 from autograder import report as reporting
 from autograder import results
 from autograder.grade import Options, grade_submissions
+from autograder.sandbox import sandbox_problem
 from autograder.submissions import collect
-from autograder.unit import REFERENCE_STUDENT, Settings
+from autograder.unit import REFERENCE_STUDENT, Settings, cell_spans
 from autograder.workspace import Course, Workspace
 
 DEFAULT_ASSIGNMENT = "01-autoregressive-generation"
@@ -180,20 +180,6 @@ class Probe:
         return s
 
 
-def cell_spans(nb) -> list[tuple[float, float]]:
-    """(execute_input, execute_reply) wall-clock seconds of each executed code cell, in order."""
-    spans = []
-    for cell in nb.cells:
-        timing = cell.get("metadata", {}).get("execution", {})
-        if cell.cell_type == "code" and "iopub.execute_input" in timing and "shell.execute_reply" in timing:
-            spans.append((_epoch(timing["iopub.execute_input"]), _epoch(timing["shell.execute_reply"])))
-    return spans
-
-
-def _epoch(stamp: str) -> float:
-    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-
-
 # --- one configuration ------------------------------------------------------------------------
 
 @dataclass
@@ -269,8 +255,7 @@ def run_config(config: Config, course: Course, inbox: Path, assignment: str, sol
         if stored is None or g.student == REFERENCE_STUDENT:
             continue
         run.unit_seconds.append(stored.get("seconds", {}).get("total", 0.0))
-        autograded = workspace.root / "autograded" / g.student / g.assignment / f"{g.notebook}.ipynb"
-        spans = cell_spans(nbformat.read(autograded, as_version=4)) if autograded.exists() else []
+        spans = cell_spans(nbformat.read(g.autograded, as_version=4)) if g.autograded else []
         if spans:
             run.cell_seconds.append((spans[0][1] - spans[0][0], sum(end - start for start, end in spans[1:])))
         split = probe.split(workspace, stored) if probe is not None else None
@@ -463,10 +448,7 @@ def checks_cost(course: Course, inbox: Path, assignment: str, repeat: int = 3) -
     for _ in range(repeat):
         for path in paths:
             assembled = assemble(source, released, nbformat.read(path, as_version=4))
-            try:  # the unit's own static check (with the instructor's protected names)
-                unit._flags(assembled.student_cells, source)
-            except TypeError:  # an older unit: no protected names
-                unit._flags(assembled.student_cells)
+            unit._flags(assembled.student_cells, source)  # the unit's own static check
             nb = assembled.notebook
             canary.insert_canaries(nb, {c.metadata.nbgrader.grade_id for c in nb.cells if is_test(c)})
     return (time.perf_counter() - began) / (repeat * max(1, len(paths)))
@@ -495,7 +477,7 @@ def configurations(quick: bool, dask: bool, sandbox: bool = True) -> tuple[list[
     if quick:
         return [Config("workers=1, no sandbox", 1, False), Config("workers=2, no sandbox", 2, False)], []
     configs, skipped = [Config("workers=1, no sandbox", 1, False)], []
-    problem = _sandbox_problem() if sandbox else "--no-sandbox"
+    problem = sandbox_problem() if sandbox else "--no-sandbox"
     if problem:
         skipped.append(f"the sandboxed configurations: {problem}")
         configs.append(Config("workers=2, no sandbox", 2, False))
@@ -507,23 +489,6 @@ def configurations(quick: bool, dask: bool, sandbox: bool = True) -> tuple[list[
         else:
             configs.append(Config(f"Dask LocalCluster 2x1, {'no sandbox' if problem else 'sandbox'}", 2, not problem, dask=True))
     return configs, skipped
-
-
-def _sandbox_problem() -> str | None:
-    try:
-        from autograder.sandbox import sandbox_problem
-    except ImportError as error:
-        return f"autograder.sandbox cannot be imported ({error})"
-    return sandbox_problem()
-
-
-def _sandbox_wired() -> bool:
-    """Whether nbgrader's autograde runs kernels through the sandbox's executor (autograder.execute)."""
-    from autograder.workspace import nbgrader_config
-
-    with tempfile.TemporaryDirectory() as scratch:
-        config = nbgrader_config(Path(scratch), Settings(sandbox=True))
-    return any("LimitedExecute" in str(p) for p in config.Autograde.get("autograde_preprocessors", []))
 
 
 def cmd_bench(course: Course, args) -> int:
@@ -543,9 +508,6 @@ def cmd_bench(course: Course, args) -> int:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for reason in skipped:
         print(f"skipped {reason}")
-    if any(c.sandbox for c in configs) and not _sandbox_wired():
-        print("note: nbgrader_config.py does not run kernels through autograder.execute.LimitedExecute yet, "
-              "so 'sandbox' configurations run their kernels like --no-sandbox ones")
     runs: dict[str, list[Run]] = {}
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="autograder-bench-") as scratch:

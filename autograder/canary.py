@@ -15,6 +15,7 @@ import secrets
 
 import nbformat
 
+from autograder.cells import grade_id_of
 from autograder.judge import record_payloads
 
 TAG = "autograder-canary"
@@ -26,7 +27,7 @@ def insert_canaries(nb, before: set[str]) -> dict[str, str]:
     Returns canary name (the grade_id it guards, or "end") -> its secret."""
     cells, planted = [], {}
     for cell in nb.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        grade_id = grade_id_of(cell)
         if grade_id in before:
             cells.append(_canary_cell(grade_id, planted))
         cells.append(cell)

@@ -35,6 +35,11 @@ def as_released(source: str, graded: bool, exercise: str) -> str:
     return SELF_STUDY.sub(lambda match: note, source)
 
 
+def grade_id_of(cell) -> str | None:
+    """The nbgrader grade_id of a cell (a plain dict or a notebook node), None if it has none."""
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
 def catalog_id(grade_id: str) -> str:
     """The exercise a cell belongs to ("E1-10-fix-test" -> "E1-10"); other ids stand for themselves."""
     match = CATALOG_ID.match(grade_id)
@@ -62,7 +67,7 @@ def nbgrader_cells(nb) -> list[Cell]:
     """The cells that carry nbgrader metadata, in notebook order."""
     cells = []
     for index, cell in enumerate(nb.cells):
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        grade_id = grade_id_of(cell)
         if not grade_id:
             continue
         if is_grade(cell) and (is_solution(cell) or cell.cell_type != "code"):

@@ -4,7 +4,7 @@
   as a plain local kernel; either way it gets only the environment variables in `extra_env`.
 - Output is cut as it arrives, in the grader's process: at most `Limits.cell_output_kb` per
   cell and `Limits.notebook_output_kb` per notebook are kept, and the cell where output was
-  cut gets one line saying so. Errors are always kept (they decide scores), shortened; the
+  cut gets one line saying so. Errors are always kept (they say what failed), shortened; the
   grader's own records (`grader_mime_types`) are never cut, so a chatty function cannot cost
   a correct answer its points. A notebook that sends more than FLOOD_BYTES beyond what is
   kept (dropped output, records) is stopped: the grader could not keep up with it.

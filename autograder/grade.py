@@ -24,7 +24,6 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from autograder import report, results
-from autograder.cells import autograded_points
 from autograder.submissions import Submission, collect, read_submission
 from autograder.sandbox import Limits
 from autograder.unit import REFERENCE_STUDENT, Job, Settings, UnitResult, grade_unit, prepare_template
@@ -72,8 +71,11 @@ def grade_submissions(submissions: list[Submission], workspace: Workspace,
     try:
         with executor(options) as pool:
             templates = reference_runs(pool, workspace, notebooks, options.settings)
-            todo = [s for s in submissions
-                    if options.force or not _already_graded(workspace, s, templates[(s.assignment, s.notebook)])]
+            todo = []
+            for s in submissions:  # each file read once: the bytes graded are the bytes compared with the stored hash
+                data, problem = _read(s)
+                if options.force or not _already_graded(workspace, s, data, templates[(s.assignment, s.notebook)]):
+                    todo.append((s, data, problem))
             progress = tqdm(total=len(todo), desc="grading", unit="notebook", disable=not options.progress)
             lost = _run(pool, todo, templates, recorder, options, progress, last_try=False)
         if lost:  # a worker process was lost (killed, out of memory): its notebooks once more, in a fresh pool
@@ -92,13 +94,13 @@ def grade_submissions(submissions: list[Submission], workspace: Workspace,
     return [row for row in results.rows(workspace) if (row.student, row.assignment, row.notebook) in graded]
 
 
-def _run(pool: Executor, todo, templates, recorder, options, progress, last_try: bool) -> list[Submission]:
-    """Grade `todo` in `pool`, recording each result as it arrives; return the submissions whose
-    worker was lost (on the last try they are recorded as failed instead)."""
+def _run(pool: Executor, todo, templates, recorder, options, progress, last_try: bool) -> list:
+    """Grade `todo` ((submission, bytes, result if it cannot be graded) each) in `pool`, recording
+    each result as it arrives; return the entries whose worker was lost (on the last try they
+    are recorded as failed instead)."""
     futures, lost = {}, []
-    for s in todo:
+    for s, data, problem in todo:
         template = templates[(s.assignment, s.notebook)]
-        data, problem = _read(s)
         if problem:
             recorder.save(problem, data, template)
             progress.update()
@@ -108,7 +110,7 @@ def _run(pool: Executor, todo, templates, recorder, options, progress, last_try:
     for future in as_completed(futures):
         s, data, template = futures[future]
         if future.exception() is not None and not last_try:
-            lost.append(s)
+            lost.append((s, data, None))
             continue
         recorder.save(_result_of(future, s), data, template)
         progress.update()
@@ -125,8 +127,7 @@ class _Recorder:
         self.workspace, self.saved, self.csv_written = workspace, 0, time.monotonic()
 
     def save(self, result: UnitResult, data: bytes | None, template):
-        sha = hashlib.sha256(data).hexdigest() if data is not None else None
-        results.save(self.workspace, result, sha, template.version, autograded_points(template.read("source")))
+        results.save(self.workspace, result, _sha256(data), template.version, template.max_points)
         self.saved += 1
         if time.monotonic() - self.csv_written >= self.CSV_SECONDS:
             results.write_csv(self.workspace)
@@ -216,13 +217,15 @@ def _result_of(future, s: Submission) -> UnitResult:
     return result
 
 
-def _already_graded(workspace: Workspace, s: Submission, template) -> bool:
-    """Graded before from the very same file against the same assignment (a rerun after a
-    crash resumes where it stopped; --force regrades)."""
+def _already_graded(workspace: Workspace, s: Submission, data: bytes | None, template) -> bool:
+    """Graded before from the very same bytes (`data`, None for a file that cannot be graded)
+    against the same assignment (a rerun after a crash resumes where it stopped; --force regrades)."""
     stored = results.load(workspace, s.assignment, s.student, s.notebook)
     if stored is None or stored["status"] == "failed" or stored.get("assignment_version") != template.version:
         return False
-    data = None if s.problem else read_submission(s.path)
-    if not isinstance(data, bytes):
-        return stored["sha256"] is None
-    return stored["sha256"] == hashlib.sha256(data).hexdigest()
+    return stored["sha256"] == _sha256(data)
+
+
+def _sha256(data: bytes | None) -> str | None:
+    """What the results store keeps of the bytes graded, to tell a file already graded."""
+    return hashlib.sha256(data).hexdigest() if data is not None else None

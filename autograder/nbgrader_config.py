@@ -69,8 +69,9 @@ c.GenerateAssignment.preprocessors = [
 ]
 
 # --- running submissions ----------------------------------------------------------------------
-# Seconds one cell may run before it is interrupted and scored as an error. Every solution
-# notebook runs in well under 20 s in total, so this only ever stops runaway code.
+# Seconds one cell may run before it is interrupted (what it had not recorded by then scores
+# nothing). Every solution notebook runs in well under 20 s in total, so this only ever stops
+# runaway code.
 c.Execute.timeout = int(os.environ.get("AUTOGRADER_CELL_TIMEOUT", "60"))
 c.Execute.startup_timeout = 120
 # Seconds a cell's last output may trail its end; a machine busy grading in parallel needs

@@ -25,7 +25,6 @@ import datetime
 import html
 import io
 import json
-import os
 import re
 import statistics
 from collections import Counter
@@ -612,8 +611,5 @@ def write_report(workspace: Workspace, path: Path | None = None) -> Path:
     reports = read_class(workspace)
     assignments = sorted({r.assignment for r in reports})
     title = "Class report" + (f": {', '.join(assignments)}" if assignments else "")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(render(reports, title), encoding="utf-8")
-    os.replace(temporary, path)
+    results.atomic_write(path, render(reports, title))
     return path

@@ -89,8 +89,8 @@ def save(workspace: Workspace, result: UnitResult, sha256: str | None, assignmen
     _write_gradebook(workspace, result)
     stored = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("autograded", "feedback")}
     stored["sha256"], stored["assignment_version"] = sha256, assignment_version
-    _atomic_write(result_path(workspace, result.assignment, result.student, result.notebook),
-                  json.dumps(stored, indent=1, sort_keys=True))
+    atomic_write(result_path(workspace, result.assignment, result.student, result.notebook),
+                 json.dumps(stored, indent=1, sort_keys=True))
 
 
 def _write_gradebook(workspace: Workspace, result: UnitResult):
@@ -126,7 +126,7 @@ def clear_review(workspace: Workspace, student: str, assignment: str, exercises:
             stored["status"] = "graded"
         result = UnitResult(**{k: v for k, v in stored.items() if k not in ("sha256", "assignment_version")})
         _write_gradebook(workspace, result)
-        _atomic_write(path, json.dumps(stored, indent=1, sort_keys=True))
+        atomic_write(path, json.dumps(stored, indent=1, sort_keys=True))
         cleared += sorted(chosen)
     if cleared:  # the student's page shows the points given back (nbgrader's own feedback step)
         workspace.api.generate_feedback(assignment, student, force=True)
@@ -154,12 +154,12 @@ def rows(workspace: Workspace) -> list[NotebookGrade]:
                 if grade.cell.cell_type == "code":  # a test cell; explanations (markdown) are graded by hand
                     row.points[exercise] = round(row.points.get(exercise, 0.0) + (grade.score or 0.0), 3)
                     row.max_points[exercise] = round(row.max_points.get(exercise, 0.0) + grade.max_score, 3)
-                else:
+                else:  # graded by hand; nbgrader gives 0 at once to an explanation left blank
                     row.manual_max[exercise] = round(row.manual_max.get(exercise, 0.0) + grade.max_score, 3)
-                    if grade.manual_score is not None:
-                        row.manual[exercise] = round(row.manual.get(exercise, 0.0) + grade.manual_score, 3)
-                    elif grade.needs_manual_grade:
+                    if grade.needs_manual_grade:
                         row.manual_pending += grade.max_score
+                    elif grade.score is not None:
+                        row.manual[exercise] = round(row.manual.get(exercise, 0.0) + grade.score, 3)
             row.feedback = workspace.root / "feedback" / row.student / row.assignment / f"{row.notebook}.html"
             autograded = workspace.root / "autograded" / row.student / row.assignment / f"{row.notebook}.ipynb"
             row.autograded = autograded if autograded.exists() else None
@@ -205,7 +205,8 @@ def _problem_page(result: UnitResult, max_points: dict[str, float]) -> str:
             f"under its original name, and ask your instructor if in doubt.</p></body></html>")
 
 
-def _atomic_write(path: Path, text: str):
+def atomic_write(path: Path, text: str):
+    """Write `text` whole beside `path`, then move it into place: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(text, encoding="utf-8")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.cells import Cell, autograded_points, nbgrader_cells, tests_of
+from autograder.cells import Cell, autograded_points, grade_id_of, nbgrader_cells, tests_of
 from autograder.workspace import Course
 
 GOOD = ("solution", "blank")
@@ -81,8 +81,8 @@ ATTACKS = {
         "                '/etc/passwd', '/root/*']:\n    for path in glob.glob(pattern)[:3]:\n"
         "        print(path, open(path, errors='replace').read()[:20000])", "needs review", "needs review"),
     "prints-hidden-tests": Attack(
-        "prints every cell the kernel was given (In), hidden tests included, at exit and now",
-        "import atexit\natexit.register(lambda: print(In))\nprint(In)", "needs review", "needs review"),
+        "prints every cell the kernel was given so far (In) in every answer, so the later ones hold hidden tests",
+        "print(In)", "needs review", "needs review", everywhere=True),
     "kills-grader": Attack(
         "kills its parent process, as used to end a batch with no grades.csv for anyone",
         "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", "needs review", "needs review"),
@@ -170,13 +170,13 @@ class Assignment:
                              f"the answer cells are {', '.join(answers)}")
         nb = copy.deepcopy(self.release)
         for cell in nb.cells:
-            grade_id = _grade_id(cell)
+            grade_id = grade_id_of(cell)
             if grade_id in answers:
                 cell.source = replacements.get(grade_id, _solution_text(answers[grade_id].source))
         return nb
 
     def _cell(self, nb, grade_id):
-        return next(c for c in nb.cells if _grade_id(c) == grade_id)
+        return next(c for c in nb.cells if grade_id_of(c) == grade_id)
 
     def value_answer(self) -> Cell:
         """The answer cell the broken samples spoil: the first that defines no function or class
@@ -237,7 +237,7 @@ class Assignment:
         tests = tests_of(target, self.cells)
         nb = self.filled({target.grade_id: self._cell(self.release, target.grade_id).source})
         ids = {t.grade_id for t in tests}
-        nb.cells = [c for c in nb.cells if _grade_id(c) not in ids]
+        nb.cells = [c for c in nb.cells if grade_id_of(c) not in ids]
         return self.sample("deleted-test", f"{target.grade_id} left blank and its test cells deleted", nb,
                            self.expected_without(tests), "graded", [f"{t.grade_id} was deleted" for t in tests])
 
@@ -277,10 +277,6 @@ class Assignment:
             samples.append(self.sample(name, spec.get("about", ""), self.filled(spec.get("cells", {})), expected,
                                        spec.get("status", "graded"), spec.get("notes", []), spec.get("limits")))
         return samples
-
-
-def _grade_id(cell) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
 def _solution_text(source: str) -> str:

@@ -13,6 +13,7 @@ Dask cluster), and the parent alone writes the class's gradebook and grades.csv.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import tempfile
@@ -29,7 +30,7 @@ from sqlalchemy.exc import SAWarning
 
 from autograder import canary, static_check
 from autograder.assemble import assemble
-from autograder.cells import catalog_id
+from autograder.cells import autograded_points, catalog_id
 from autograder.execute import KERNEL_DIED
 from autograder.preprocessors import is_test
 from autograder.workspace import nbgrader_config, quiet_api
@@ -52,6 +53,11 @@ class Template:
     notebook: str
     files: dict  # path relative to the course root -> bytes: source/, release/, gradebook.db
     reference: dict | None = None  # what the solution recorded (None: this is the solution's own run)
+
+    @functools.cached_property
+    def max_points(self) -> dict[str, float]:
+        """Catalog id -> the autograded points of its test cells (read once per template)."""
+        return autograded_points(self.read("source"))
 
     @property
     def version(self) -> str:
@@ -230,16 +236,25 @@ def _phases(graded, began_wall: float) -> dict[str, float]:
     """Where a notebook's time went, from the timestamps nbclient keeps in each cell:
     "kernel" (up to the first cell: nbgrader's steps and the kernel's start), "setup" (the
     first cell: imports and the model), "cells" (running every other cell)."""
-    spans = []
-    for cell in graded.cells:
-        times = cell.get("metadata", {}).get("execution", {})
-        if "iopub.execute_input" in times and "shell.execute_reply" in times:
-            spans.append([datetime.fromisoformat(times[k].replace("Z", "+00:00")).timestamp()
-                          for k in ("iopub.execute_input", "shell.execute_reply")])
+    spans = cell_spans(graded)
     if not spans:
         return {}
     return {"kernel": round(spans[0][0] - began_wall, 2), "setup": round(spans[0][1] - spans[0][0], 2),
             "cells": round(sum(end - start for start, end in spans[1:]), 2)}
+
+
+def cell_spans(nb) -> list[tuple[float, float]]:
+    """(execute_input, execute_reply) wall-clock seconds of each executed code cell, in order."""
+    spans = []
+    for cell in nb.cells:
+        timing = cell.get("metadata", {}).get("execution", {})
+        if cell.cell_type == "code" and "iopub.execute_input" in timing and "shell.execute_reply" in timing:
+            spans.append((_epoch(timing["iopub.execute_input"]), _epoch(timing["shell.execute_reply"])))
+    return spans
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def _feedback_lines(graded) -> dict[str, str]:

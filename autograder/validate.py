@@ -32,7 +32,7 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader.utils import compute_checksum, is_grade, is_locked, is_solution
 
-from autograder.cells import CATALOG_ID, catalog_id
+from autograder.cells import CATALOG_ID, catalog_id, grade_id_of
 
 REPO = Path(__file__).resolve().parent.parent
 KERNEL_STARTUP = Path(__file__).resolve().parent / "kernel_startup.py"
@@ -92,8 +92,7 @@ def run(nb, folder: Path, timeout: int = DEFAULT_TIMEOUT, kernel_name: str = "py
                 nb.cells[index].outputs.append(new_output(
                     "error", ename="KernelDied", evalue="the kernel died while running this cell",
                     traceback=["KernelDied: the kernel died while running this cell"]))
-            where = "a cell" if index is None else (
-                nb.cells[index].get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {index + 1}")
+            where = "a cell" if index is None else grade_id_of(nb.cells[index]) or f"cell {index + 1}"
             return f"the kernel died while running {where}: later cells did not run"
     return None
 
@@ -183,7 +182,8 @@ def _failure(cell) -> tuple[str, bool] | None:
         return feedback(errors[0]), no_answer(errors[0].get("ename", ""), errors[0].get("evalue", ""))
     stderr = [o for o in _outputs(cell, "stream") if o.get("name") == "stderr"]
     if stderr:
-        return f"wrote to stderr, which grading counts as a failure: {_first_line(stderr[0].get('text', ''))}", False
+        said = _first_line(stderr[0].get("text", ""))
+        return f"wrote to stderr, which a test cell never does on a right answer: {said}", False
     return None
 
 
@@ -201,7 +201,7 @@ def exercises(nb) -> list[Exercise]:
     tests: dict[str, list] = {}
     answer_failures: dict[str, tuple[str, bool]] = {}
     for cell in nb.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+        grade_id = grade_id_of(cell) or ""
         if not CATALOG_ID.match(grade_id) or not (is_grade(cell) or is_solution(cell)):
             continue  # teaching text, figures and other locked cells
         exercise = found.setdefault(catalog_id(grade_id), Exercise(catalog_id(grade_id)))
@@ -273,12 +273,12 @@ def restore_tests(nb, original) -> list[str]:
             ours[grade_id].source = cell.source
             warnings.append(f"the test cell {grade_id} differs from the course's (edited?): "
                             "this check ran the course's, as grading will")
-    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in original.cells]
+    ids = [grade_id_of(c) for c in original.cells]
     for grade_id, cell in theirs.items():
         if grade_id in ours:
             continue
         # after the nearest cell before it (in the original) that the notebook still has
-        here = {c.metadata.get("nbgrader", {}).get("grade_id"): i for i, c in enumerate(nb.cells)}
+        here = {grade_id_of(c): i for i, c in enumerate(nb.cells)}
         before = [g for g in ids[:ids.index(grade_id)] if g in here]
         nb.cells.insert(here[before[-1]] + 1 if before else len(nb.cells), nbformat.from_dict(dict(cell)))
         warnings.append(f"the test cell {grade_id} is missing (deleted?): this check ran the course's, as grading will")
@@ -339,7 +339,7 @@ def validate(notebook: Path, release: Path = REPO / "course", timeout: int | Non
         report.warnings += restore_tests(nb, nbformat.read(original, as_version=4))
     else:
         report.warnings += edited_by_checksum(nb)
-    if not any(CATALOG_ID.match(c.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")) for c in nb.cells):
+    if not any(CATALOG_ID.match(grade_id_of(c) or "") for c in nb.cells):
         raise ValueError(f"{notebook.name} has no exercises (nbgrader cells with ids like E1-01)")
     spec = nb.metadata.get("kernelspec", {}).get("name") or "python3"
     start = time.perf_counter()

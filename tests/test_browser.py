@@ -224,8 +224,8 @@ def test_test_cells_give_one_line_of_feedback(observed, assignment):
     result = _seen(observed, assignment)
     tests = result.plan.of_role("test")
     feedback = {c.grade_id: result.errors[c.index] for c in tests if result.errors[c.index].strip()}
-    assert feedback, (f"no visible test cell showed feedback after Run All "
-                      f"(the run stopped before them, or a blank release passes its tests)")
+    assert feedback, ("no visible test cell showed feedback after Run All "
+                      "(the run stopped before them, or a blank release passes its tests)")
     answers = {c.grade_id: result.errors[c.index] for c in result.plan.of_role("answer")
                if result.errors[c.index].strip()}
     bad = {grade_id: (problem, text[:200]) for grade_id, text in {**feedback, **answers}.items()

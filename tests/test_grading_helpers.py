@@ -217,8 +217,9 @@ def test_a_failure_and_a_missing_answer_show_one_line_not_a_traceback_in_a_noteb
 
 
 def test_grading_kernels_show_library_warnings_on_stdout():
-    """The kernel startup of nbgrader_config.py keeps warnings out of stderr (which scores 0),
-    even in a notebook that never imports arlib.grading; without it they land on stderr."""
+    """The kernel startup of nbgrader_config.py keeps warnings out of stderr (where a student would
+    take a library's notice for an error), even in a notebook that never imports arlib.grading;
+    without it they land on stderr."""
     warn = "import torch\nx = torch.tensor(torch.tensor([1.0]))  # torch warns about copy-construction"
     configured = nbgrader_config(Path("/tmp")).Execute.extra_arguments
     with_startup = _run_in_kernel([warn], list(configured))

@@ -55,7 +55,7 @@ def _code_exercise(n: int, body: str):
     """A code exercise E9-0n: double(x) must return 2 * x."""
     return [
         _cell("answer", f"E9-0{n}", f"def double(x):\n{body}"),
-        _cell("test", f"E9-0{n}-test", f'grading.check_equal(double(3), 6, "double(3)")', 2),
+        _cell("test", f"E9-0{n}-test", 'grading.check_equal(double(3), 6, "double(3)")', 2),
     ]
 
 

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-
-def clip_share(share: float) -> float:
-    """A share of the points, clipped to 0..1."""
-    return min(max(float(share), 0.0), 1.0)
+from arlib.grading.answers import normalize
 
 
 def partial_credit(share: float, points: float) -> float:
-    """`share` (0..1) of `points`, rounded to 3 decimals."""
+    """`share` (clipped to 0..1) of `points`, rounded to 3 decimals."""
     if not 0 <= points:
         raise ValueError(f"points must be >= 0, got {points}")
-    return round(points * clip_share(share), 3)
+    return round(points * min(max(float(share), 0.0), 1.0), 3)
 
 
 def order_share(answer, correct) -> float:
     """How right an ordering is: the better of the share of steps in their right place and the
-    share of the right neighbouring pairs (0 if it is not a permutation of the steps)."""
-    answer, correct = [_fold(a) for a in answer], [_fold(c) for c in correct]
+    share of the right neighbouring pairs (0 if it is not a permutation of the steps). Steps
+    compare as `normalize`d, as `order_summary` counts them for the student."""
+    answer, correct = [normalize(a) for a in answer], [normalize(c) for c in correct]
     if sorted(answer) != sorted(correct):
         return 0.0
     return max(_placed(answer, correct) / len(correct), _adjacent(answer, correct) / max(len(correct) - 1, 1))
@@ -31,10 +29,6 @@ def _placed(answer, correct) -> int:
 def _adjacent(answer, correct) -> int:
     pairs = set(zip(correct, correct[1:]))
     return sum(p in pairs for p in zip(answer, answer[1:]))
-
-
-def _fold(step) -> str:
-    return " ".join(str(step).strip().lower().split())
 
 
 def share_summary(results: list[bool], labels: list[str]) -> str:

@@ -56,9 +56,10 @@ def record_call(key, call, *, disable=(), reference=None, tol: float | None = No
             entry["value"] = canonical(value)
     except Exception as error:  # the student's code failed on this case: that is the record
         entry["value"] = raised(error)
-    if guard.refused_since(start):
+    refused = guard.refused_since(start)
+    if refused:
         entry["value"] = {"raised": "DelegatedToReference",
-                          "message": f"called arlib's {guard.refused_since(start)[0]}, which this exercise switches off"}
+                          "message": f"called arlib's {refused[0]}, which this exercise switches off"}
     if recording():
         _emit(entry)
     return value
