@@ -146,24 +146,27 @@ class SaveVerdicts(SaveAutoGrades):
 class HideHiddenTests(NbGraderPreprocessor):
     """A hidden test cell keeps neither its hidden source nor its outputs, only a summary."""
 
+    def preprocess(self, nb, resources):
+        self._verdicts = nb.metadata.get(GRADER, {}).get("verdicts", {})  # JudgeRecords wrote them
+        return super().preprocess(nb, resources)
+
     def preprocess_cell(self, cell, resources, index):
         if is_grade(cell) and HIDDEN in cell.source:
-            summary = hidden_test_summary(cell)
+            summary = hidden_test_summary(cell, self._verdicts.get(cell.metadata.nbgrader.grade_id))
             cell.source = without_hidden_tests(cell.source)
             cell.outputs = [new_output("stream", name="stdout", text=summary + "\n")]
         return cell, resources
 
 
-def hidden_test_summary(cell) -> str:
-    """What feedback says in place of a hidden test's output: how much of it passed."""
-    for output in cell.get("outputs", []):
-        if output.get("metadata", {}).get(GRADER):
-            first = output["data"]["text/plain"].splitlines()[0]
-            match = re.search(r"(\d+) of (\d+) recorded values right, ([\d.]+) of ([\d.]+) points", first)
-            if match:
-                return (f"Hidden tests ran at grading: {match[1]} of {match[2]} checks passed "
-                        f"({match[3]} of {match[4]} points).")
-    return "Hidden tests ran at grading."
+def hidden_test_summary(cell, verdict: dict | None) -> str:
+    """What feedback says in place of a hidden test's output: how many checks passed, and the
+    points the gradebook holds (GetGrades put them in the cell: a review cleared or a mark
+    changed by hand shows here too)."""
+    if verdict is None:
+        return "Hidden tests ran at grading."
+    grade = cell.metadata.nbgrader
+    return (f"Hidden tests ran at grading: {verdict['matched']} of {verdict['total']} checks passed "
+            f"({grade.get('score') or 0:g} of {grade.get('points', verdict['points']):g} points).")
 
 
 class ScrubOutputs(NbGraderPreprocessor):
