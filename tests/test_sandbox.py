@@ -380,16 +380,16 @@ def test_a_kernel_that_cannot_start_in_the_sandbox_says_why(sandbox, tmp_path):
 
 
 NOBODY = 65534
-AS_NOBODY = f"""
+AS_NOBODY = """
 import json, os, sys, tempfile
-sys.path.insert(0, {str(REPO)!r})
+sys.path.insert(0, {repo!r})
 from nbformat.v4 import new_code_cell, new_notebook
 from autograder.execute import LimitedExecute
 from autograder.sandbox import sandbox_problem
 threads = "import threading\\nstop = threading.Event()\\nfor _ in range(100): threading.Thread(target=stop.wait).start()"
 hide = "import os, time\\nos.mkdir('hidden'); open('hidden/f', 'w').write('x'); os.chmod('hidden', 0); time.sleep(5)"
 cells = [new_code_cell("import os; print(os.getuid(), os.getcwd())"), new_code_cell(threads), new_code_cell(hide)]
-nb = new_notebook(cells=cells, metadata={{"kernelspec": {KERNELSPEC!r}}})
+nb = new_notebook(cells=cells, metadata={{"kernelspec": {kernelspec!r}}})
 with tempfile.TemporaryDirectory() as folder:
     LimitedExecute(timeout=30).preprocess(nb, {{"metadata": {{"path": folder}}}})
 kernel = nb.cells[0].outputs[0].text
@@ -407,8 +407,9 @@ def test_an_unprivileged_user_gets_the_sandbox(sandbox):
     command = ["bwrap", "--dev-bind", "/", "/"] + _python_visible_to_everyone()
     with tempfile.TemporaryDirectory() as home:  # pytest's tmp_path is private to root
         os.chmod(home, 0o777)
+        script = AS_NOBODY.format(repo=_repository_visible_to_everyone(Path(home)), kernelspec=KERNELSPEC)
         command += ["--", "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-                    "env", f"HOME={home}", f"PATH={os.environ['PATH']}", sys.executable, "-c", AS_NOBODY]
+                    "env", f"HOME={home}", f"PATH={os.environ['PATH']}", sys.executable, "-c", script]
         run = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=home)
     assert run.returncode == 0, run.stderr[-2000:]
     seen = json.loads(run.stdout.strip().splitlines()[-1])
@@ -417,6 +418,19 @@ def test_an_unprivileged_user_gets_the_sandbox(sandbox):
     assert seen["threads"] == "can't start new thread"  # RLIMIT_NPROC holds for a user that is not root
     assert [(e["kind"], e["cell"]) for e in seen["events"]] == [("processes", 1), ("disk", 2)]  # a folder it cannot read
     assert not seen["left"]  # removed all the same
+
+
+def _repository_visible_to_everyone(home: Path) -> str:
+    """The repository's folder, or, when another user cannot read it (a clone made in a
+    `mktemp -d` folder is mode 700), a copy of its two packages in `home`."""
+    if all(os.stat(p).st_mode & 0o001 for p in [REPO, *REPO.parents]) and os.stat(REPO).st_mode & 0o004:
+        return str(REPO)
+    copy = home / "repository"
+    for package in ("autograder", "arlib"):
+        shutil.copytree(REPO / package, copy / package, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [copy, *copy.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return str(copy)
 
 
 def _python_visible_to_everyone() -> list[str]:
