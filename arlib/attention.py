@@ -79,31 +79,45 @@ def attend_with_cache(q, cache, layer: int = 0):
 
 
 class SelfAttention(nn.Module):
-    def __init__(self, d_model: int, n_head: int):
+    """Causal multi-head self-attention of one layer; `layer` is where its keys go in a cache."""
+
+    def __init__(self, d_model: int, n_head: int, layer: int):
         super().__init__()
-        self.n_head = n_head
+        self.n_head, self.layer = n_head, layer
         self.qkv = nn.Linear(d_model, 3 * d_model)  # query, key, value in one matrix
         self.out = nn.Linear(d_model, d_model)
 
-    def forward(self, x, cache=None, layer: int = 0, return_attention=False):
-        """Returns (output, attention weights or None). With a cache, x holds only new positions."""
-        q, k, v = self._queries_keys_values(x)
+    def forward(self, x, cache=None, return_attention=False):
+        """x (B, T, C) holds the new positions only; returns (output (B, T, C), weights or None)."""
+        q, k, v = self._queries_keys_values(x)  # each (B, n_head, T, head_dim)
         if cache is not None:
-            k, v = cache.append(layer, k, v)  # append first: the new query sees its own key
-        # One new query may see every key, so a single decoding step needs no mask.
-        mask = None if q.shape[2] == 1 else causal_mask(q.shape[2], k.shape[2], device=x.device)
-        if return_attention:
-            out, weights = scaled_dot_product_attention(q, k, v, mask)
+            # Append first, so the new queries see their own keys: k, v become (B, n_head, T_past + T, head_dim).
+            k, v = cache.append(self.layer, k, v)
+        if return_attention:  # the weights (B, n_head, T, T_past + T), for the course's figures
+            out, weights = scaled_dot_product_attention(q, k, v, causal_mask(q.shape[2], k.shape[2], device=x.device))
         else:  # torch's fused kernel: the same numbers (tests check 1e-5), no weights kept
-            out, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask), None
-        return self.out(merge_heads(out)), weights
+            out, weights = self._fused_attention(q, k, v), None
+        return self.out(merge_heads(out)), weights  # (B, T, C)
+
+    @staticmethod
+    def _fused_attention(q, k, v):
+        n_query, n_key = q.shape[2], k.shape[2]
+        if n_query == n_key:  # no cache before: the plain causal triangle
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if n_query == 1:  # one decoding step: the new query may see every key
+            return F.scaled_dot_product_attention(q, k, v)
+        # New positions after cached ones (a verification pass): each sees the past and up to itself.
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=causal_mask(n_query, n_key, device=q.device))
 
     def _queries_keys_values(self, x):
-        """q, k and v, each (batch, n_head, T, head_dim), from one projection and one view.
+        """q, k and v, each (B, n_head, T, head_dim), from one projection and one view.
 
         The same as splitting the projection in three and calling `split_heads` on each, in
         fewer tensor operations: a decoding step runs this once per layer.
         """
         batch, T, d_model = x.shape
-        qkv = self.qkv(x).view(batch, T, 3, self.n_head, d_model // self.n_head)
+        qkv = self.qkv(x).view(batch, T, 3, self.n_head, d_model // self.n_head)  # (B, T, 3, n_head, head_dim)
         return qkv.permute(2, 0, 3, 1, 4).unbind(0)
+
+    def extra_repr(self) -> str:
+        return f"layer={self.layer}, n_head={self.n_head}"

@@ -18,7 +18,8 @@ import contextlib
 # The names that can be switched off: each is checked inside the function it names (private
 # helpers check the public name they serve). tests/test_guard.py calls every one of them.
 GUARDED = frozenset({
-    "greedy_decode", "prefill", "decode_step", "generation_trace",
+    "greedy_decode", "prefill", "decode_step", "generation_trace", "generation_steps",
+    "sample_next", "sample", "beam_search", "speculative_greedy", "generate_with_shifting",
     "token_log_probs", "sequence_log_likelihood", "sequence_probability", "perplexity",
     "causal_mask", "scaled_dot_product_attention", "split_heads", "merge_heads",
     "causal_self_attention", "attend_with_cache",
@@ -40,9 +41,15 @@ class DelegatedToReference(AssertionError):
         return [f"\x1b[1;31m{type(self).__name__}\x1b[0m: {self}"]
 
 
-def refuse_if_disabled(name: str) -> None:
-    """The first line of every reference function: raise if `name` is switched off."""
-    if _disabled and name in _disabled:
+# Every decoder can be made to decode greedily (temperature 0, beam width 1, any draft, a window
+# as long as the text), so each also refuses where greedy decoding is the exercise.
+GREEDY = ("greedy_decode", "generation_trace")
+
+
+def refuse_if_disabled(name: str, *stands_in_for: str) -> None:
+    """The first line of every reference function: raise if `name` is switched off, or any
+    reference in `stands_in_for` that this one could replace (see GREEDY)."""
+    if _disabled and (name in _disabled or _disabled.intersection(stands_in_for)):
         _refused.append(name)
         raise _refusal(name)
 

@@ -1,7 +1,10 @@
 """A decoder-only Transformer language model with GPT-2's semantics.
 
 Reads top to bottom: configuration, the feed-forward network, one block,
-the whole model. Attention lives in `attention.py`, the cache in `kv_cache.py`.
+the whole model. Attention lives in `attention.py`, the cache in `kv_cache.py`, and a
+speed-only re-layout of the weights (no number changes) in `weight_layout.py`.
+
+Shapes in comments: B batch, T new positions, C = d_model, V vocabulary.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from arlib.attention import SelfAttention
 from arlib.checks import check_token_ids
 from arlib.guard import refuse_if_disabled
 from arlib.kv_cache import KVCache
+from arlib.weight_layout import store_long_side_contiguous
 
 LAYER_NORM_EPS = 1e-5  # GPT-2's value; Hugging Face's GPT2Config uses it too
 
@@ -58,27 +62,33 @@ class FeedForward(nn.Module):
         self.down = nn.Linear(config.d_ff, config.d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down(F.gelu(self.up(x), approximate="tanh"))
+        return self.down(F.gelu(self.up(x), approximate="tanh"))  # (B, T, C) -> (B, T, 4C) -> (B, T, C)
 
 
 class Block(nn.Module):
     """One pre-LayerNorm decoder block: x + attn(norm(x)), then x + ffn(norm(x)).
 
     There is no cross-attention: a decoder-only model has no second sequence to attend to.
+    `layer` is the block's place in the stack: its attention keeps its keys and values in
+    that layer of a cache, so the blocks can be run one by one with a single cache.
     """
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, layer: int):
         super().__init__()
+        self.layer = layer
         self.attn_norm = nn.LayerNorm(config.d_model, eps=LAYER_NORM_EPS)
-        self.attn = SelfAttention(config.d_model, config.n_head)
+        self.attn = SelfAttention(config.d_model, config.n_head, layer)
         self.ffn_norm = nn.LayerNorm(config.d_model, eps=LAYER_NORM_EPS)
         self.ffn = FeedForward(config)
 
-    def forward(self, x, cache: KVCache | None = None, layer: int = 0, return_attention=False):
-        attended, weights = self.attn(self.attn_norm(x), cache, layer, return_attention)
-        x = x + attended
+    def forward(self, x, cache: KVCache | None = None, return_attention=False):
+        attended, weights = self.attn(self.attn_norm(x), cache, return_attention)
+        x = x + attended  # (B, T, C)
         x = x + self.ffn(self.ffn_norm(x))
         return (x, weights) if return_attention else x
+
+    def extra_repr(self) -> str:
+        return f"layer={self.layer}"
 
 
 @dataclass
@@ -96,7 +106,7 @@ class DecoderLM(nn.Module):
         self.config = config
         self.token_embedding = nn.Embedding(config.vocab_size, config.d_model)
         self.position_embedding = nn.Embedding(config.max_len, config.d_model)
-        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.blocks = nn.ModuleList(Block(config, layer) for layer in range(config.n_layer))
         self.final_norm = nn.LayerNorm(config.d_model, eps=LAYER_NORM_EPS)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.lm_head.weight = self.token_embedding.weight  # tied, as in GPT-2
@@ -106,24 +116,7 @@ class DecoderLM(nn.Module):
         for block in self.blocks:
             for proj in (block.attn.out, block.ffn.down):
                 nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * config.n_layer))
-        self._store_long_side_contiguous()
-
-    def _store_long_side_contiguous(self):
-        """Lay out each matrix at least as tall as wide column-major; shapes, values and names stay.
-
-        A decoding step multiplies every matrix by one vector, which is as fast as memory
-        streams the matrix, and CPU kernels stream long contiguous runs faster than short
-        ones. So the tall matrices (qkv, ffn.up and the tied embedding / output projection)
-        keep their long side contiguous (for qkv and ffn.up that is the (in, out) layout of
-        GPT-2's own Conv1D). The square attn.out goes column-major too: measured on a
-        GPT-2-small shape, its matrix-vector product streams about 15% faster that way.
-        F.linear reads every layout as it lies.
-        """
-        for module in (self.token_embedding, *(m for b in self.blocks for m in (b.attn.qkv, b.attn.out, b.ffn.up))):
-            rows, cols = module.weight.shape
-            if rows >= cols:
-                module.weight = nn.Parameter(module.weight.detach().t().contiguous().t())
-        self.lm_head.weight = self.token_embedding.weight  # tie again, to the re-laid tensor
+        store_long_side_contiguous(self)  # speed only: the same numbers, streamed faster
 
     @staticmethod
     def _init_weights(module):
@@ -171,20 +164,20 @@ class DecoderLM(nn.Module):
         refuse_if_disabled("DecoderLM.forward")
         ids = self._check_ids(ids, cache)
         start = 0 if cache is None else len(cache)
-        x = self.embed(ids, start)
+        x = self.embed(ids, start)  # (B, T, C)
         attentions = []
-        for layer, block in enumerate(self.blocks):
+        for block in self.blocks:
             if details:
-                x, weights = block(x, cache, layer, return_attention=True)
+                x, weights = block(x, cache, return_attention=True)
                 attentions.append(weights)
             else:
-                x = block(x, cache, layer)
+                x = block(x, cache)
         if last_only:
-            x = x[:, -1:]
+            x = x[:, -1:]  # (B, 1, C): only the next token's logits are wanted
         if details:
             hidden = self.final_norm(x)
             return ForwardDetails(self.lm_head(hidden), hidden, attentions)
-        return self.head(x)
+        return self.head(x)  # (B, T, V)
 
     def _check_ids(self, ids, cache):
         ids = check_token_ids(ids, self.config.vocab_size, name="ids", allow_batch=True)

@@ -4,7 +4,9 @@ The model learns the toy world of `arlib.toy_world` from sentences sampled fresh
 every step (so it never sees the same batch twice and cannot overfit), packed into
 streams of several sentences so that every position up to `max_len` is trained. With
 its defaults the command is seeded, runs on a CPU in a few minutes and writes into
-`arlib/pretrained/` the exact files that ship: weights, config and vocabulary.
+`arlib/pretrained/` the exact files that ship: weights, config and vocabulary. The draft
+model for speculative decoding in `arlib/pretrained/draft/` comes from the same command
+with a smaller model and `--draft-for arlib/pretrained` (its config.json says how).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import dataclasses
 import json
 import math
 import random
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -21,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from arlib import toy_world
+from arlib import draft, toy_world
 from arlib.model import DecoderLM, ModelConfig
-from arlib.pretrained import CONFIG_FILE, PRETRAINED_DIR, VOCAB_FILE, WEIGHTS_FILE
+from arlib.pretrained import CONFIG_FILE, PRETRAINED_DIR, VOCAB_FILE, WEIGHTS_FILE, load_pretrained
 from arlib.tokenizer import Tokenizer
 
 HELDOUT_SEED, HELDOUT_SENTENCES = 20240601, 1000  # never used for training: training draws from `seed`
@@ -146,6 +150,14 @@ def save(model: DecoderLM, tokenizer: Tokenizer, out_dir: Path, report: dict):
         json.dump({"model": dataclasses.asdict(model.config), "training": report}, f, indent=2)
 
 
+def load_target(target_dir: Path, tokenizer: Tokenizer) -> DecoderLM:
+    """The model a draft is trained for, loaded before training so that a wrong DIR fails at once."""
+    target, target_tokenizer = load_pretrained(target_dir)
+    if target_tokenizer.id_to_token != tokenizer.id_to_token:
+        raise ValueError(f"the model in {target_dir} has another vocabulary: it cannot verify this draft")
+    return target
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m arlib.train", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -161,6 +173,9 @@ def parse_args(argv=None):
                         help="torch CPU threads; one thread makes runs repeatable")
     parser.add_argument("--out", type=Path, default=PRETRAINED_DIR, help="where to write the files")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--draft-for", type=Path, metavar="DIR",
+                        help="a draft for speculative decoding: also measure how often this model's "
+                             "greedy choice is that of the model saved in DIR")
     args = parser.parse_args(argv)
     for name in ("steps", "batch_size", "threads", "n_layer", "n_head", "d_model", "max_len"):
         if getattr(args, name) < 1:
@@ -169,27 +184,36 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     tokenizer = toy_world.tokenizer()
     config = ModelConfig(tokenizer.vocab_size, args.n_layer, args.n_head, args.d_model, args.max_len)
+    target = None if args.draft_for is None else load_target(args.draft_for, tokenizer)
     started = time.perf_counter()
     model = train(config, args.steps, args.batch_size, args.lr, args.seed, progress=not args.no_progress)
     seconds = time.perf_counter() - started
     model_ce, true_ce = evaluate(model, tokenizer)
     errors = context_errors(model, tokenizer)
     report = {
+        "command": shlex.join(["python", "-m", "arlib.train", *map(str, argv)]),
         "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
         "train_seconds": round(seconds, 1), "torch_threads": torch.get_num_threads(),
         "heldout_cross_entropy": round(model_ce, 4), "heldout_true_entropy": round(true_ce, 4),
         "course_contexts": errors,
     }
+    if target is not None:
+        report["greedy_agreement_with_target"] = draft.measure(target, model, tokenizer)
     save(model, tokenizer, args.out, report)
     print(f"trained {args.steps} steps in {seconds:.0f} s; held-out cross-entropy {model_ce:.4f} nats/token, "
           f"true entropy {true_ce:.4f} ({100 * (model_ce / true_ce - 1):+.1f}%); wrote {args.out}")
     for context, error in errors.items():
         print(f"  {context!r}: largest |model - truth| {error['max_abs_error']:.3f}, "
               f"greedy {'agrees' if error['argmax_agrees'] else 'DISAGREES'}")
+    if target is not None:
+        agreement = report["greedy_agreement_with_target"]
+        print(f"greedy agreement with {args.draft_for}: {agreement['heldout_sentences']:.1%} of held-out "
+              f"sentences' tokens, {agreement['course_prompts']:.1%} along its continuations of the course's prompts")
     return report
 
 

@@ -6,6 +6,6 @@ Modules, one idea each:
 - `release`: course/ from solutions/;
 - `submissions`: finding the submissions in a folder, whatever its layout;
 - `grade`: autograde, grades.csv and feedback, one student at a time;
-- `cells`, `catalog`: what a notebook's nbgrader cells are, and which exercises the course has;
+- `cells`: what a notebook's nbgrader cells are (the catalog's exercise ids: tests/catalog.py);
 - `samples`, `verify`: sample submissions with their expected scores, graded and compared.
 """

@@ -1,33 +1,9 @@
-"""Shared fixtures: small model configurations, decisive random models, the devices to test on."""
+"""Shared fixtures; the plain helpers they use (CONFIGS, DEVICES, random_model) are in tests/helpers.py."""
 
 import pytest
 import torch
 
-from arlib import DecoderLM, ModelConfig
-
-CONFIGS = {
-    "1-layer-1-head": ModelConfig(vocab_size=50, n_layer=1, n_head=1, d_model=16, max_len=24),
-    "2-layers-2-heads": ModelConfig(vocab_size=97, n_layer=2, n_head=2, d_model=32, max_len=40),
-    "3-layers-4-heads": ModelConfig(vocab_size=200, n_layer=3, n_head=4, d_model=48, max_len=64),
-}
-
-# CUDA joins the list on a machine that has it, so the same tests cover the GPU path.
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
-
-def random_model(config: ModelConfig, seed: int = 0, device="cpu") -> DecoderLM:
-    """A DecoderLM with random weights whose greedy choices are decisive.
-
-    GPT-2's initialisation gives nearly flat next-token distributions, where two logits
-    can tie to within float rounding and two correct implementations may pick different
-    argmaxes. Larger token embeddings (hence larger tied output logits) keep the top
-    two logits far apart, so comparing token sequences tests the model, not rounding.
-    """
-    torch.manual_seed(seed)
-    model = DecoderLM(config)
-    with torch.no_grad():
-        model.token_embedding.weight.mul_(10.0)
-    return model.to(device).eval()
+from tests.helpers import CONFIGS, DEVICES, random_model
 
 
 @pytest.fixture(params=list(CONFIGS), ids=list(CONFIGS))
@@ -45,10 +21,16 @@ def device(request):
     return request.param
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session", autouse=True)
 def one_torch_thread():
-    """Tiny models gain nothing from a second thread, and on a shared 2-core machine the
-    threads wait for each other; modules opt in with pytestmark, the old count comes back after."""
+    """One torch thread for the whole session: the tests' tiny models gain nothing from a
+    second thread, and on a shared 2-core machine the threads wait for each other.
+
+    Session scope, so it is set before any fixture of any scope (a module fixture that trains
+    sees one thread too) and the old count comes back when the session ends. Nothing in the
+    suite measures with more threads in this process: the benchmarks (tests/test_benchmark.py,
+    tests/test_bench.py) run as subprocesses, whose thread count this does not touch.
+    """
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

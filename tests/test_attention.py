@@ -6,9 +6,7 @@ import pytest
 import torch
 
 from arlib import attend_with_cache, causal_mask, causal_self_attention, merge_heads, scaled_dot_product_attention, split_heads
-from conftest import CONFIGS, random_model
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+from tests.helpers import CONFIGS, random_model
 
 
 def test_causal_mask_square_is_lower_triangular():

@@ -4,9 +4,7 @@ import pytest
 import torch
 
 from arlib import ModelConfig, ToyLM, decode_step, generation_trace, greedy_decode, prefill, token_log_probs
-from conftest import random_model
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+from tests.helpers import random_model
 
 CONFIG = ModelConfig(vocab_size=30, n_layer=2, n_head=2, d_model=16, max_len=12)
 

@@ -18,7 +18,7 @@ def test_quick_benchmark_prints_every_section():
     assert "(b) arlib cached vs Hugging Face" in out and "GPT-2-small shape" in out
     assert "(c) bandwidth floor" in out and "matvec read bandwidth" in out
     assert "of which matrix products" in out and "everything else" in out
-    assert out.count("-> ") == 3  # one verdict per target
+    assert out.count("-> ") == 4  # one verdict per target: (a), (b) small, and (c) floor and HF on GPT-2-small
 
 
 def test_weight_bytes_per_token_counts_every_weight_once():

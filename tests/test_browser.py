@@ -30,7 +30,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from browser_support import (
+from tests.browser_support import (
     CHROMIUM,
     REPO,
     JupyterLab,

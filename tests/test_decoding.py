@@ -6,9 +6,7 @@ import pytest
 import torch
 
 from arlib import TraceStep, decode_step, generation_trace, greedy_decode, prefill
-from conftest import CONFIGS, random_model
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+from tests.helpers import CONFIGS, random_model
 
 
 def prompt_of(length, vocab_size, seed=0):

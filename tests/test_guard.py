@@ -11,7 +11,7 @@ import torch
 import arlib
 from arlib import guard
 from arlib.guard import DelegatedToReference, reference_disabled
-from tests.conftest import CONFIGS, random_model
+from tests.helpers import CONFIGS, random_model
 
 CONFIG = CONFIGS["2-layers-2-heads"]
 
@@ -52,6 +52,13 @@ def _calls(model):
         "DecoderLM.forward": lambda: model(ids),
         "DecoderLM.log_probs": lambda: model.log_probs(ids),
         "DecoderLM.next_token_log_probs": lambda: model.next_token_log_probs(ids),
+        "generation_steps": lambda: list(arlib.decoding.generation_steps(
+            arlib.decoding.RecomputedContext(model, ids), 2, arlib.decoding.argmax)),
+        "sample_next": lambda: arlib.sample_next(torch.randn(5)),
+        "sample": lambda: arlib.sample(model, ids, 2),
+        "beam_search": lambda: arlib.beam_search(model, ids, 2, 2),
+        "speculative_greedy": lambda: arlib.speculative_greedy(model, model, ids, 3, 2),
+        "generate_with_shifting": lambda: arlib.generate_with_shifting(model, ids, 3, 4, 2),
     }
 
 
@@ -84,7 +91,7 @@ def test_the_reference_refuses_however_it_is_reached(model):
     function_copy = types.FunctionType(original.__code__, original.__globals__, "copy", original.__defaults__,
                                        original.__closure__)
     unwrapped = getattr(arlib.greedy_decode, "__wrapped__", arlib.greedy_decode)
-    private_helper = arlib.decoding._greedy_uncached
+    private_helper = arlib.decoding.generation_steps
     reloaded = importlib.reload(importlib.import_module("arlib.decoding")).greedy_decode
     namespace = {}
     exec(compile(importlib.import_module("inspect").getsource(arlib.decoding), "copied", "exec"), namespace)
@@ -98,7 +105,8 @@ def test_the_reference_refuses_however_it_is_reached(model):
         "functools.partial": lambda: partial(model, prompt, 2),
         "copy of the function": lambda: function_copy(model, prompt, 2),
         "__wrapped__": lambda: unwrapped(model, prompt, 2),
-        "private helper": lambda: private_helper(model, torch.tensor(prompt), 2, None),
+        "the loop behind it": lambda: list(private_helper(arlib.decoding.RecomputedContext(model, prompt), 2,
+                                                          arlib.decoding.argmax)),
         "importlib.reload": lambda: reloaded(model, prompt, 2),
         "re-executed source": lambda: namespace["greedy_decode"](model, prompt, 2),
     }
@@ -107,6 +115,19 @@ def test_the_reference_refuses_however_it_is_reached(model):
             call()
     with pytest.raises(DelegatedToReference), reference_disabled("KVCache.append"):
         SubclassedCache(CONFIG).append(0, *[torch.zeros(1, CONFIG.n_head, 1, CONFIG.head_dim)] * 2)
+
+
+def test_every_decoder_refuses_where_greedy_decoding_is_the_exercise(model):
+    """Temperature 0, beam width 1, any draft, a window as long as the text: each decoder can decode
+    greedily, so each refuses while greedy_decode or generation_trace is switched off."""
+    calls = _calls(model)
+    decoders = ["generation_steps", "sample", "beam_search", "speculative_greedy", "generate_with_shifting"]
+    for switched_off in guard.GREEDY:
+        for name in decoders:
+            with pytest.raises(DelegatedToReference, match=f"arlib's {name}"), reference_disabled(switched_off):
+                calls[name]()
+    with pytest.raises(DelegatedToReference), reference_disabled("generate_with_shifting"):
+        arlib.shifting.ShiftingContext(model, [1, 2], 4, 2)  # the heart of it, used on its own
 
 
 def test_reloading_the_guard_does_not_switch_the_references_back_on(model):

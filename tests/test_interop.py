@@ -7,9 +7,7 @@ transformers = pytest.importorskip("transformers")
 
 from arlib import ModelConfig, greedy_decode, sequence_log_likelihood  # noqa: E402
 from arlib.interop import from_hf, gpt2_config, hf_name, quiet_transformers, to_hf  # noqa: E402
-from conftest import random_model  # noqa: E402
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+from tests.helpers import random_model  # noqa: E402
 
 quiet_transformers()
 

@@ -7,9 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from arlib import DecoderLM, ForwardDetails, ModelConfig
-from conftest import CONFIGS, random_model
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+from tests.helpers import CONFIGS, random_model
 
 
 def test_config_derived_sizes():
@@ -75,10 +73,27 @@ def test_forward_is_gpt2_written_out(model):
 def test_parts_one_by_one_assemble_the_forward_pass(model):
     ids = torch.tensor([[1, 5, 7, 2, 9]])
     x = model.embed(ids)
-    for layer, block in enumerate(model.blocks):
-        x = block(x, layer=layer)
+    for block in model.blocks:
+        x = block(x)
     torch.testing.assert_close(model.head(x), model(ids), atol=1e-5, rtol=0)
     torch.testing.assert_close(model.lm_head(model.final_norm(x)), model(ids), atol=1e-5, rtol=0)
+
+
+@torch.no_grad()
+def test_blocks_run_one_by_one_with_one_cache_fill_every_layer(model):
+    """Each block knows its layer, so a loop over the blocks with one cache is the whole cached pass."""
+    prompt, more = torch.tensor([[1, 5, 7]]), torch.tensor([[2, 9]])
+    by_hand, whole = model.new_cache(), model.new_cache()
+    for ids, start in ((prompt, 0), (more, 3)):
+        x = model.embed(ids, start)
+        for block in model.blocks:
+            x = block(x, by_hand)
+        torch.testing.assert_close(model.head(x), model(ids, whole), atol=1e-5, rtol=0)
+    assert len(by_hand) == len(whole) == 5
+    for layer in range(model.config.n_layer):
+        torch.testing.assert_close(by_hand.keys(layer), whole.keys(layer), atol=1e-6, rtol=0)
+    assert [block.layer for block in model.blocks] == [block.attn.layer for block in model.blocks] \
+        == list(range(model.config.n_layer))
 
 
 @torch.no_grad()
@@ -172,7 +187,7 @@ def test_everything_on_an_explicit_device(device):
 
 
 def test_tall_matrices_keep_their_long_side_contiguous():
-    """A speed detail (see DecoderLM._store_long_side_contiguous) that must not show in shapes or values."""
+    """A speed detail (see arlib.weight_layout) that must not show in shapes or values."""
     config = CONFIGS["2-layers-2-heads"]
     model = random_model(config)
     block = model.blocks[0]

@@ -1,10 +1,14 @@
 """The shipped model, measured against the toy world's true probabilities."""
 
+import json
+import shutil
+
 import pytest
 
 import arlib
 from arlib import toy_world
-from arlib.pretrained import PRETRAINED_DIR, load_pretrained
+from arlib.draft import greedy_agreement, heldout_sentences, measure
+from arlib.pretrained import DRAFT_COMMAND, DRAFT_DIR, PRETRAINED_DIR, load_draft, load_pretrained
 from arlib.train import evaluate, model_next_token_probs
 
 MAX_BYTES = 5 * 2**20
@@ -64,3 +68,57 @@ def test_greedy_generation_stops_at_end_of_sentence(pretrained):
     assert tokenizer.decode(new) == "on the mat . </s>"
     new = arlib.greedy_decode(model, [tokenizer.bos_id], 20, eos_id=tokenizer.eos_id)
     assert tokenizer.decode(new) == "the quick brown fox jumps over the lazy dog . </s>"
+
+
+# --- the draft model for speculative decoding ------------------------------------------
+
+@pytest.fixture(scope="module")
+def draft():
+    return load_draft()
+
+
+def test_draft_loads_offline_with_the_targets_vocabulary_and_window(pretrained, draft):
+    model, tokenizer = draft
+    target, target_tokenizer = pretrained
+    assert isinstance(model, arlib.DecoderLM) and not model.training
+    assert tokenizer.id_to_token == target_tokenizer.id_to_token
+    assert model.vocab_size == target.vocab_size and model.max_len == target.max_len == 256
+
+
+def test_draft_is_much_smaller_than_the_target(pretrained, draft):
+    n_params = [sum(p.numel() for p in model.parameters()) for model in (pretrained[0], draft[0])]
+    assert n_params[1] * 20 < n_params[0]
+    weights = [(directory / "model.pt").stat().st_size for directory in (PRETRAINED_DIR, DRAFT_DIR)]
+    assert weights[1] <= 300_000 and weights[1] * 20 < weights[0]
+
+
+def test_draft_agrees_with_the_target_often_not_always_as_its_config_says(pretrained, draft):
+    target, tokenizer = pretrained
+    agreement = measure(target, draft[0], tokenizer)
+    report = json.loads((DRAFT_DIR / "config.json").read_text())["training"]
+    assert report["command"] == DRAFT_COMMAND
+    assert agreement == report["greedy_agreement_with_target"]  # the figures the notebook quotes
+    assert 0.75 <= agreement["heldout_sentences"] <= 0.9  # useful, yet rejections happen
+    assert 0.75 <= agreement["course_prompts"] <= 0.95
+    assert report["heldout_cross_entropy"] > 1.1 * report["heldout_true_entropy"]  # a weaker model
+
+
+def test_greedy_agreement_judges_the_continuation_only(pretrained, draft):
+    target, tokenizer = pretrained
+    pairs = heldout_sentences(tokenizer, n=20, seed=5)
+    assert greedy_agreement(target, target, pairs) == 1.0
+    context, continuation = tokenizer.encode("the cat sat on the", bos=True), tokenizer.encode("mat .")
+    target_says = target.log_probs(context + continuation[:1])[-2:].argmax(-1)
+    draft_says = draft[0].log_probs(context + continuation[:1])[-2:].argmax(-1)
+    expected = float((target_says == draft_says).float().mean())
+    assert greedy_agreement(target, draft[0], [(context, continuation)]) == expected
+    with pytest.raises(ValueError, match="at least one id"):
+        greedy_agreement(target, draft[0], [(context, [])])
+
+
+def test_missing_draft_files_are_explained(tmp_path, monkeypatch):
+    for name in ("config.json", "vocab.json"):
+        shutil.copy(DRAFT_DIR / name, tmp_path / name)
+    monkeypatch.setattr(arlib.pretrained, "DRAFT_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"model\.pt missing from .*--draft-for arlib/pretrained"):
+        load_draft()

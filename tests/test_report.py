@@ -225,7 +225,7 @@ def test_the_report_command_rewrites_it(graded_class):
 
 @pytest.mark.slow
 def test_the_report_in_chromium(graded_class):
-    from browser_support import CHROMIUM, SCREENSHOTS, launch_chromium
+    from tests.browser_support import CHROMIUM, SCREENSHOTS, launch_chromium
 
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium")

@@ -6,9 +6,7 @@ import pytest
 import torch
 
 from arlib import ModelConfig, perplexity, sequence_log_likelihood, sequence_probability, token_log_probs
-from conftest import CONFIGS, random_model
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+from tests.helpers import CONFIGS, random_model
 
 
 def per_position_loop(model, x, y):

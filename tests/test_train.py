@@ -2,6 +2,7 @@
 
 import json
 import random
+import shlex
 
 import pytest
 import torch
@@ -75,3 +76,23 @@ def test_bad_arguments_are_refused(capsys):
     with pytest.raises(SystemExit):
         main(["--steps", "0"])
     assert "--steps must be at least 1" in capsys.readouterr().err
+
+
+def test_draft_for_records_the_command_and_the_greedy_agreement(trained_dir, tmp_path):
+    argv = [*TINY, "--seed", "1", "--draft-for", str(trained_dir), "--out", str(tmp_path)]
+    main(argv)
+    report = json.loads((tmp_path / "config.json").read_text())["training"]
+    assert report["command"] == shlex.join(["python", "-m", "arlib.train", *argv])
+    agreement = report["greedy_agreement_with_target"]
+    assert set(agreement) == {"heldout_sentences", "course_prompts"}
+    assert all(0 <= share <= 1 for share in agreement.values())
+    assert "greedy_agreement_with_target" not in json.loads((trained_dir / "config.json").read_text())["training"]
+
+
+def test_draft_for_a_missing_model_fails_before_training(tmp_path, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained although --draft-for names no model")
+
+    monkeypatch.setattr("arlib.train.train", no_training)
+    with pytest.raises(FileNotFoundError, match="missing from"):
+        main([*TINY, "--draft-for", str(tmp_path / "nowhere"), "--out", str(tmp_path / "draft")])

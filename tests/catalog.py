@@ -1,7 +1,8 @@
-"""The exercise ids of the course catalog (../shared/COURSE.md), sections 01 to 04.
+"""The exercise ids of the course catalog (../shared/COURSE.md), sections 01 to 06.
 
 A copy, so the coverage test runs without the workplace beside the repository;
 tests/test_release.py checks that it still matches the catalog when the catalog is there.
+Only the tests use it.
 """
 
 import re
@@ -12,6 +13,8 @@ CATALOG_IDS = {
     "02-decoder-only-flow": [f"E2-{i:02d}" for i in range(1, 9)],
     "03-log-likelihood": [f"E3-{i:02d}" for i in range(1, 10)],
     "04-kv-cache": [f"E4-{i:02d}" for i in range(1, 10)],
+    "05-sampling-and-search": [f"E5-{i:02d}" for i in range(1, 9)],
+    "06-faster-and-longer": [f"E6-{i:02d}" for i in range(1, 9)],
 }
 
 
