@@ -47,12 +47,14 @@ def sample_next(logits, temperature=1.0, top_k=None, top_p=None, generator=None)
 
 def keep_top_k(probs: torch.Tensor, k: int) -> torch.Tensor:
     """Zero every probability below the k-th largest (ties with it stay)."""
+    refuse_if_disabled("sample_next")  # a step of sample_next: where that is the exercise, this is too
     kth_largest = probs.topk(min(k, probs.numel())).values[-1]
     return torch.where(probs >= kth_largest, probs, 0.0)
 
 
 def keep_top_p(probs: torch.Tensor, p: float) -> torch.Tensor:
     """Zero every probability outside the smallest top set whose mass reaches p (ties with its last stay)."""
+    refuse_if_disabled("sample_next")
     ranked = probs.sort(descending=True).values
     mass_before = ranked.cumsum(0) - ranked  # mass of the tokens more probable than each one
     smallest_kept = ranked[mass_before < p].min()  # the top token always qualifies: 0 < p

@@ -43,8 +43,8 @@ def _why(why: str, *names: str) -> dict[str, str]:
 # plots, IPython's display() and arlib's public modules. Anything else (os, sys, inspect,
 # ctypes, gc, importlib, pickle, threading, socket, pathlib, traceback, types, ...) reaches
 # outside the notebook or into the interpreter.
-ARLIB_PUBLIC = ("attention", "checks", "decoding", "kv_cache", "model", "pretrained", "scoring",
-                "tokenizer", "toy_lm", "toy_world", "viz")
+ARLIB_PUBLIC = ("attention", "checks", "decoding", "draft", "kv_cache", "model", "pretrained", "sampling",
+                "scoring", "search", "shifting", "speculative", "tokenizer", "toy_lm", "toy_world", "viz")
 ALLOWED_MODULES = frozenset({
     "math", "cmath", "random", "statistics", "itertools", "functools", "operator", "collections",
     "collections.abc", "heapq", "bisect", "copy", "string", "re", "time", "timeit", "typing",

@@ -130,6 +130,14 @@ def test_every_decoder_refuses_where_greedy_decoding_is_the_exercise(model):
         arlib.shifting.ShiftingContext(model, [1, 2], 4, 2)  # the heart of it, used on its own
 
 
+@pytest.mark.parametrize("step", ["keep_top_k", "keep_top_p"])
+def test_the_steps_of_sample_next_refuse_with_it(step):
+    probs = torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64)
+    getattr(arlib.sampling, step)(probs, 1)
+    with pytest.raises(DelegatedToReference, match=f"arlib's sample_next"), reference_disabled("sample_next"):
+        getattr(arlib.sampling, step)(probs, 1)
+
+
 def test_reloading_the_guard_does_not_switch_the_references_back_on(model):
     try:
         with pytest.raises(AssertionError, match="called arlib's greedy_decode"), reference_disabled("greedy_decode"):
