@@ -87,7 +87,7 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model)  # query, key, value in one matrix
         self.out = nn.Linear(d_model, d_model)
 
-    def forward(self, x, cache=None, return_attention=False):
+    def forward(self, x, cache=None, *, return_attention=False):
         """x (B, T, C) holds the new positions only; returns (output (B, T, C), weights or None)."""
         q, k, v = self._queries_keys_values(x)  # each (B, n_head, T, head_dim)
         if cache is not None:

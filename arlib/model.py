@@ -81,8 +81,8 @@ class Block(nn.Module):
         self.ffn_norm = nn.LayerNorm(config.d_model, eps=LAYER_NORM_EPS)
         self.ffn = FeedForward(config)
 
-    def forward(self, x, cache: KVCache | None = None, return_attention=False):
-        attended, weights = self.attn(self.attn_norm(x), cache, return_attention)
+    def forward(self, x, cache: KVCache | None = None, *, return_attention=False):
+        attended, weights = self.attn(self.attn_norm(x), cache, return_attention=return_attention)
         x = x + attended  # (B, T, C)
         x = x + self.ffn(self.ffn_norm(x))
         return (x, weights) if return_attention else x

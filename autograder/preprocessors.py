@@ -92,6 +92,11 @@ class JudgeRecords(NbGraderPreprocessor):
                 problems += check_reference(gid, found)
                 problems += [f"{gid}: the solution's test failed: {o.ename}: {o.evalue}"
                              for o in cell.outputs if o.output_type == "error"]
+            elif cell.cell_type == "code" and "raises-exception" not in cell.metadata.get("tags", []):
+                # A teaching cell that fails in the solution fails for every student, and stops their Run All.
+                label = cell.metadata.get("nbgrader", {}).get("grade_id") or f"code cell {nb.cells.index(cell) + 1}"
+                problems += [f"{label}: the solution's notebook raised {o.ename}: {o.evalue} in a cell that is not "
+                             "tagged raises-exception" for o in cell.outputs if o.output_type == "error"]
         return {"records": records, "fingerprints": canary.fingerprints(nb), "problems": problems}
 
     def _judge(self, nb, plan) -> dict:

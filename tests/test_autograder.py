@@ -320,6 +320,21 @@ def test_check_fails_when_a_solution_does_not_pass_its_own_tests(tmp_path):
     assert "does not pass its own tests" in out and "E0-01-test" in out, out
 
 
+def test_check_fails_when_a_teaching_cell_of_the_solution_raises(tmp_path):
+    """Every student's Run All would stop there: the instructor hears of it before releasing."""
+    source = tmp_path / "solutions"
+    shutil.copytree(FIXTURES.source, source)
+    path = source / FIXTURE / f"{FIXTURE}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    broken = nbformat.v4.new_code_cell("raise RuntimeError('a teaching cell that broke')", metadata={"nbgrader": {
+        "grade": False, "solution": False, "locked": True, "grade_id": "teaching-broken", "schema_version": 3}})
+    nb.cells.insert(2, broken)
+    nbformat.write(nb, path)
+    code, out = _cli("check", "--timeout", SHORT_TIMEOUT, source=source)
+    assert code == 1, out
+    assert "teaching-broken: the solution's notebook raised RuntimeError: a teaching cell that broke" in out, out
+
+
 def test_a_graded_release_is_graded_like_any_other(tmp_path):
     """A student of a graded release hands in test cells without the self-study feedback: not 'edited'."""
     from autograder import release
