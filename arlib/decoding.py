@@ -15,6 +15,7 @@ Both give the same distributions, so greedy decoding writes the same tokens eith
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -70,6 +71,7 @@ class CachedContext:
         self.model, self.tokens, self.cache = model, list(prompt_ids), model.new_cache()
         self.unseen = list(self.tokens)  # not yet run through the model
         self.positions_processed = 0  # how many positions went through the model, in total
+        self._log_probs = None  # for the context as it was when the model last ran
 
     def next_log_probs(self) -> torch.Tensor:
         if self.unseen:
@@ -81,9 +83,9 @@ class CachedContext:
     def _run(self, tokens) -> torch.Tensor:
         if len(self.cache) == 0:
             return prefill(self.model, tokens, self.cache)
-        if len(tokens) == 1:
-            return decode_step(self.model, tokens[0], self.cache)
-        return self.model(tokens, self.cache, last_only=True)[0, -1]
+        for token in tokens:  # one token, unless several were appended in a row
+            logits = decode_step(self.model, token, self.cache)
+        return logits
 
     def append(self, token: int) -> None:
         self.tokens.append(token)
@@ -92,7 +94,7 @@ class CachedContext:
     def fork(self) -> CachedContext:
         twin = CachedContext.__new__(CachedContext)
         twin.__dict__.update(self.__dict__, tokens=list(self.tokens), unseen=list(self.unseen),
-                             cache=self.cache.copy())
+                             cache=copy.deepcopy(self.cache))
         return twin
 
 

@@ -68,14 +68,6 @@ class KVCache:
             raise ValueError(f"crop needs a length from 0 to the {len(self)} cached positions, got {length!r}")
         self._lengths = [length] * self.n_layer
 
-    def copy(self) -> "KVCache":
-        """An independent cache holding the same positions: for a beam that forks into two."""
-        twin = KVCache.__new__(KVCache)
-        twin.__dict__.update(self.__dict__)
-        twin._keys, twin._values = self._keys.clone(), self._values.clone()
-        twin._lengths = list(self._lengths)
-        return twin
-
     @property
     def nbytes(self) -> int:
         """Bytes held for the cached positions: 2 x layers x batch x positions x d_model x element size."""

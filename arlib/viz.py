@@ -191,12 +191,6 @@ def cache_size_figure(lengths, nbytes) -> Figure:
     return fig
 
 
-__all__ = [
-    "attention_heatmap", "cache_size_figure", "cumulative_probability_figure", "generation_table_figure",
-    "next_token_bar_chart", "time_per_token_figure",
-]
-
-
 # --- 05-sampling-and-search ------------------------------------------------------------
 
 
@@ -217,10 +211,7 @@ def temperature_figure(by_temperature, truth=None, title="") -> Figure:
     `by_temperature` maps a temperature to {token: probability}; the tokens shown are those
     of the first distribution, in its order (pass them most likely first).
     """
-    if not isinstance(by_temperature, dict) or not by_temperature:
-        raise TypeError("by_temperature must be a non-empty dict {temperature: {token: probability}}")
-    for temperature, probs in by_temperature.items():
-        _check_distribution(probs, f"by_temperature[{temperature!r}]")
+    by_temperature = _check_named_distributions(by_temperature, "by_temperature")
     truth = None if truth is None else _check_distribution(truth, "truth")
     tokens = list(next(iter(by_temperature.values())))
     groups = len(by_temperature) + (1 if truth else 0)
@@ -366,12 +357,7 @@ def factorisation_figure(orders, title="") -> Figure:
     return fig
 
 
-__all__ += ["beam_width_figure", "factorisation_figure", "sampling_frequencies_figure", "temperature_figure"]
-
-
 # --- 06-faster-and-longer ----------------------------------------------------------------
-
-
 
 ACCEPTED_COLOR, OWN_COLOR, DISCARDED_COLOR = "#8fd19e", "#f5a65b", "0.85"
 RATE_COLORS = ["#b40426", "#e7745b", "#7b9ff9", "#3b4cc0"]
@@ -579,5 +565,12 @@ def logit_gap_figure(gaps, shift_steps=(), threshold: float = 1e-4, title="") ->
     return fig
 
 
-__all__ += ["expected_tokens_figure", "logit_gap_figure", "shifting_positions_figure", "shifting_window_figure",
-            "speculative_k_figure", "speculative_rounds_figure"]
+__all__ = [
+    "attention_heatmap", "cache_size_figure", "cumulative_probability_figure", "generation_table_figure",
+    "next_token_bar_chart", "time_per_token_figure",
+    # 05-sampling-and-search
+    "beam_width_figure", "factorisation_figure", "sampling_frequencies_figure", "temperature_figure",
+    # 06-faster-and-longer
+    "expected_tokens_figure", "logit_gap_figure", "shifting_positions_figure", "shifting_window_figure",
+    "speculative_k_figure", "speculative_rounds_figure",
+]

@@ -92,3 +92,16 @@ def test_repr_shows_positions_and_size():
     cache = KVCache(CONFIG)
     cache.append(0, *step_tensors(1, fill=1))
     assert "heads=2" in repr(cache) and "/5" in repr(cache)
+
+
+def test_crop_forgets_the_newest_positions_in_every_layer_and_appends_after_them():
+    cache = KVCache(CONFIG)
+    for layer in range(CONFIG.n_layer):
+        cache.append(layer, *step_tensors(4, fill=layer + 1))
+    cache.crop(2)
+    assert len(cache) == 2 and all(cache.keys(layer).shape[2] == 2 for layer in range(CONFIG.n_layer))
+    keys, _ = cache.append(0, *step_tensors(1, fill=9))
+    assert keys[0, 0, :, 0].tolist() == [1, 1, 9]
+    for bad in (3, -1, 1.0, True):  # past the 2 positions every layer holds, negative, not an int
+        with pytest.raises(ValueError, match="crop needs a length from 0 to the"):
+            cache.crop(bad)
